@@ -1,0 +1,22 @@
+"""The click group; each command lives in its own module listed in COMMAND_MODULES."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from harness import __version__
+
+# module -> the click command (or group) object it defines, in help order
+COMMAND_MODULES: list[tuple[str, str]] = []
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="prm-harness")
+def cli() -> None:
+    """Benchmark process reward models in test-time scaling."""
+
+
+for _module, _attr in COMMAND_MODULES:
+    cli.add_command(getattr(importlib.import_module(_module), _attr))

@@ -1,0 +1,82 @@
+"""One registry for every plug-in kind: tasks, policies, PRMs, strategies and reports.
+
+Built-in plug-ins are listed here as "module:attribute" strings and imported only when
+asked for by name, so listing or using one plug-in never imports another one's heavy
+dependencies (torch, vLLM). Third-party plug-ins come from the entry-point group
+``prm_harness.<kind>`` or from ``register`` at run time.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any, TypeVar
+
+from harness.errors import ConfigError
+
+KINDS = ("task", "policy", "prm", "strategy", "report")
+
+T = TypeVar("T")
+
+# name -> "module:attribute", per kind. Keep each list sorted by name.
+_BUILTINS: dict[str, dict[str, str]] = {
+    "task": {},
+    "policy": {},
+    "prm": {},
+    "strategy": {},
+    "report": {
+        "best-of-n": "harness.reports.best_of_n:BestOfNReport",
+    },
+}
+
+_runtime: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ConfigError(f"unknown plug-in kind {kind!r}; kinds are {', '.join(KINDS)}")
+
+
+def register(kind: str, name: str) -> Callable[[T], T]:
+    """Decorator: make ``obj`` available as plug-in ``name`` of ``kind``."""
+    _check_kind(kind)
+
+    def deco(obj: T) -> T:
+        existing = _runtime[kind].get(name)
+        if existing is not None and existing is not obj:
+            raise ConfigError(f"{kind} {name!r} is already registered to {existing!r}")
+        _runtime[kind][name] = obj
+        return obj
+
+    return deco
+
+
+def _entry_points(kind: str) -> dict[str, Any]:
+    return {ep.name: ep for ep in entry_points(group=f"prm_harness.{kind}")}
+
+
+def names(kind: str) -> list[str]:
+    """All plug-in names of a kind: built-in, entry points and run-time registrations."""
+    _check_kind(kind)
+    return sorted(set(_BUILTINS[kind]) | set(_entry_points(kind)) | set(_runtime[kind]))
+
+
+def get(kind: str, name: str) -> Any:
+    """Resolve a plug-in by name; an unknown name lists the known ones."""
+    _check_kind(kind)
+    if name in _runtime[kind]:
+        return _runtime[kind][name]
+    target = _BUILTINS[kind].get(name)
+    if target is not None:
+        module_name, attr = target.split(":")
+        obj = getattr(importlib.import_module(module_name), attr)
+        _runtime[kind][name] = obj
+        return obj
+    eps = _entry_points(kind)
+    if name in eps:
+        obj = eps[name].load()
+        _runtime[kind][name] = obj
+        return obj
+    known = ", ".join(names(kind)) or "none"
+    raise ConfigError(f"unknown {kind} {name!r}; known: {known}")

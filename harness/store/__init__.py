@@ -1,0 +1,1 @@
+"""Run directories, shards, manifests, cache keys, readers/writers and importers."""

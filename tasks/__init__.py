@@ -1,0 +1,1 @@
+"""Task adapters, one module per benchmark (installed as ``harness.tasks``)."""

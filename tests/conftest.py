@@ -1,0 +1,25 @@
+"""Shared fixtures. Tests that need the real benchmark files fail (not skip) under CI."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+_DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("PRM_HARNESS_DATA", str(_DEFAULT_DATA)))
+os.environ.setdefault("PRM_HARNESS_DATA", str(SHARED_DATA))
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The mirror folder (../shared/data); missing under CI=true is a failure."""
+    if not SHARED_DATA.is_dir():
+        message = f"shared data folder not found at {SHARED_DATA}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return SHARED_DATA
