@@ -16,7 +16,11 @@ from harness.types import Compute, Domain, Grade, Message, Problem, Sample, Step
 
 
 class Task(ABC):
-    """A benchmark adapter (tasks/*.py)."""
+    """A benchmark adapter (tasks/*.py).
+
+    Constructed as ``cls(data_dir=..., **options)``: ``data_dir`` is the local mirror
+    folder, or None to read from the hub at the task's pinned revision.
+    """
 
     name: ClassVar[str]
     domain: ClassVar[Domain]
@@ -76,6 +80,12 @@ class Task(ABC):
         if not isinstance(text, str):
             raise KeyError("completion")
         return text
+
+    def grade_batch(
+        self, batch: Sequence[tuple[Problem, Sequence[Sample]]]
+    ) -> list[list[Grade]]:
+        """Grade many problems at once; code tasks override this to fill a worker pool."""
+        return [self.grade(problem, samples) for problem, samples in batch]
 
     def identity(self) -> dict[str, Any]:
         """Dataset id, revision and file hashes, for the manifest."""

@@ -9,7 +9,10 @@ import click
 from harness import __version__
 
 # module -> the click command (or group) object it defines, in help order
-COMMAND_MODULES: list[tuple[str, str]] = []
+COMMAND_MODULES: list[tuple[str, str]] = [
+    ("harness.cli.grade_cmd", "grade"),
+    ("harness.cli.tasks_cmd", "tasks"),
+]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
