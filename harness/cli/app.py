@@ -10,6 +10,7 @@ from harness import __version__
 
 # module -> the click command (or group) object it defines, in help order
 COMMAND_MODULES: list[tuple[str, str]] = [
+    ("harness.cli.metrics_cmd", "metrics"),
     ("harness.cli.grade_cmd", "grade"),
     ("harness.cli.tasks_cmd", "tasks"),
 ]
