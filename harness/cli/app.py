@@ -10,7 +10,11 @@ from harness import __version__
 
 # module -> the click command (or group) object it defines, in help order
 COMMAND_MODULES: list[tuple[str, str]] = [
+    ("harness.cli.run_cmd", "run"),
+    ("harness.cli.import_cmd", "import_"),
     ("harness.cli.metrics_cmd", "metrics"),
+    ("harness.cli.report_cmd", "report"),
+    ("harness.cli.runs_cmd", "runs"),
     ("harness.cli.grade_cmd", "grade"),
     ("harness.cli.tasks_cmd", "tasks"),
 ]

@@ -1,0 +1,154 @@
+"""The run configuration (YAML), validated with pydantic; command-line overrides by path.
+
+Example::
+
+    task: {name: math500, problems: {slice: "0:20"}}
+    policy: {name: hf, options: {model: ./tiny-policy}}
+    sampling: {n: 8, temperature: 0.7, top_p: 0.8, max_tokens: 512, seed: 0}
+    prms:
+      - {name: transformers, options: {spec: Qwen/Qwen2.5-Math-PRM-7B, model: ./tiny-prm}}
+    metrics: {ks: [1, 2, 4, 8], aggregations: [min, last]}
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from harness.errors import ConfigError
+from harness.metrics import DEFAULT_BOOTSTRAP, DEFAULT_DRAWS, DEFAULT_SEED
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProblemSelection(_Strict):
+    """Which problems of the task to run: explicit ids, a slice, or a seeded random sample."""
+
+    ids: list[str] | None = None
+    slice: str | None = Field(default=None, pattern=r"^\d*:\d*$")
+    sample: int | None = Field(default=None, ge=1)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ProblemSelection:
+        chosen = [self.ids is not None, self.slice is not None, self.sample is not None]
+        if sum(chosen) != 1:
+            raise ValueError("give exactly one of ids, slice, sample")
+        return self
+
+
+class TaskConfig(_Strict):
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    data_dir: str | None = None
+    prompt_style: str = "default"
+    problems: ProblemSelection | None = None
+
+
+class PluginConfig(_Strict):
+    """A policy or PRM: a registered name and the options its constructor takes."""
+
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = None  # how results name it; defaults to name (+ model)
+
+    def display(self) -> str:
+        if self.label:
+            return self.label
+        model = self.options.get("spec") or self.options.get("model")
+        return f"{self.name}:{model}" if model else self.name
+
+
+class SamplingConfig(_Strict):
+    n: int = Field(default=8, ge=1)
+    temperature: float = Field(default=1.0, ge=0)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    max_tokens: int = Field(default=1024, ge=1)
+    seed: int = 0
+    stop: list[str] = Field(default_factory=list)
+
+
+class MetricsConfig(_Strict):
+    ks: list[int] | None = None  # default: 1, 2, 4, ... up to the smallest pool
+    aggregations: list[Literal["min", "last", "product", "mean"]] = Field(
+        default_factory=lambda: ["last"])
+    draws: int = Field(default=DEFAULT_DRAWS, ge=1)
+    bootstrap: int = Field(default=DEFAULT_BOOTSTRAP, ge=1)
+    seed: int = DEFAULT_SEED
+
+
+class ReportConfig(_Strict):
+    kinds: list[str] = Field(default_factory=lambda: ["best-of-n"])
+
+
+class RunConfig(_Strict):
+    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]+$")
+    runs_dir: str | None = None
+    task: TaskConfig
+    policy: PluginConfig
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    prms: list[PluginConfig] = Field(default_factory=list)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+    shard_size: int = Field(default=8, ge=1)
+
+    @model_validator(mode="after")
+    def _unique_prm_labels(self) -> RunConfig:
+        labels = [p.display() for p in self.prms]
+        duplicates = sorted({x for x in labels if labels.count(x) > 1})
+        if duplicates:
+            raise ValueError(f"PRM labels must be unique, repeated: {duplicates}")
+        return self
+
+    def identity(self) -> dict[str, Any]:
+        """What makes two runs the same run (where and under which name are left out)."""
+        return self.model_dump(mode="json", exclude={"name", "runs_dir"})
+
+
+def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = tree
+    for part in parts[:-1]:
+        if re.fullmatch(r"\d+", part) and isinstance(node, list):
+            node = node[int(part)]
+            continue
+        node = node.setdefault(part, {})
+        if not isinstance(node, (dict, list)):
+            raise ConfigError(f"--set {dotted}: {part!r} is not a section")
+    last = parts[-1]
+    if isinstance(node, list) and re.fullmatch(r"\d+", last):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Read YAML, apply ``key.path=value`` overrides (values parsed as YAML), validate."""
+    source = Path(path)
+    if not source.is_file():
+        raise ConfigError(f"{source}: config file not found")
+    try:
+        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    for override in overrides:
+        if "=" not in override:
+            raise ConfigError(f"--set {override!r}: expected KEY.PATH=VALUE")
+        dotted, text = override.split("=", 1)
+        _set_path(raw, dotted, yaml.safe_load(text))
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise ConfigError(f"{source}: field '{where}': {first['msg']}"
+                          + (f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1
+                             else "")) from None

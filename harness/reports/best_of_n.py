@@ -1,0 +1,117 @@
+"""Best-of-N report: accuracy vs N for pass@N, maj@N and, per PRM, prm@N and wmaj@N.
+
+Reads only the run's metrics.json (itself a pure function of the stored shards) and
+writes a figure with 95% CI bands (PNG, SVG), a Markdown and an HTML table, and the CSV
+with every number shown.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.reports.render import html_page, markdown_table, save_figure, write_csv
+from harness.store.atomic import write_text
+from harness.store.rundir import RunDir
+
+CSV_HEADER = ["selector", "prm", "aggregation", "metric", "k", "value", "ci_low", "ci_high"]
+
+
+def curves(metrics_doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """One curve per (selector, metric kind): label, kind, ks, values, CI bounds."""
+    out = []
+    for entry in metrics_doc["selectors"]:
+        prm, aggregation = entry["prm"], entry["aggregation"]
+        kinds = ("pass", "maj") if prm is None else ("prm", "wmaj")
+        for kind in kinds:
+            points = [(k, entry["metrics"][f"{kind}@{k}"]) for k in metrics_doc["ks"]
+                      if f"{kind}@{k}" in entry["metrics"]]
+            if not points:
+                continue
+            label = f"{kind}@N" if prm is None else f"{kind}@N {prm} ({aggregation})"
+            out.append({"label": label, "kind": kind, "prm": prm, "aggregation": aggregation,
+                        "ks": [k for k, _ in points],
+                        "values": [p["value"] for _, p in points],
+                        "low": [p["ci"][0] for _, p in points],
+                        "high": [p["ci"][1] for _, p in points]})
+    return out
+
+
+def _cell(value: float, low: float, high: float) -> str:
+    return f"{100 * value:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
+
+
+class BestOfNReport:
+    """Registered as report ``best-of-n``."""
+
+    name = "best-of-n"
+
+    def render(self, run: RunDir, out_dir: Path) -> list[Path]:
+        doc = run.read_json("metrics.json")
+        return render_best_of_n(doc, out_dir, title=f"Best-of-N: {run.path.name}")
+
+
+def render_best_of_n(doc: dict[str, Any], out_dir: Path, title: str) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    series = curves(doc)
+    ks = doc["ks"]
+
+    csv_rows = []
+    for c in series:
+        for k, v, lo, hi in zip(c["ks"], c["values"], c["low"], c["high"], strict=True):
+            csv_rows.append([c["label"], c["prm"] or "", c["aggregation"] or "", c["kind"], k,
+                             repr(v), repr(lo), repr(hi)])
+    csv_path = out_dir / "best_of_n.csv"
+    write_csv(csv_path, CSV_HEADER, csv_rows)
+
+    header = ["N", *[c["label"] for c in series]]
+    table_rows = []
+    for k in ks:
+        row: list[str] = [str(k)]
+        for c in series:
+            if k in c["ks"]:
+                i = c["ks"].index(k)
+                row.append(_cell(c["values"][i], c["low"][i], c["high"][i]))
+            else:
+                row.append("")
+        table_rows.append(row)
+    params = doc["parameters"]
+    notes = [f"{doc['n_problems']} problems, pool sizes {doc['pool_sizes']}; accuracy in %, "
+             f"95% CI by bootstrap over problems ({params['bootstrap']} resamples, seed "
+             f"{params['seed']}); maj/wmaj over {params['draws']} draws per problem."]
+    md_path = out_dir / "best_of_n.md"
+    write_text(md_path, f"# {title}\n\n{notes[0]}\n\n" + markdown_table(header, table_rows))
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    styles = {"pass": ("k", ":"), "maj": ("tab:gray", "--")}
+    palette = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4)
+    prm_colors: dict[tuple[str, str], str] = {}
+    for c in series:
+        if c["prm"] is None:
+            color, style = styles[c["kind"]]
+        else:
+            key = (c["prm"], c["aggregation"])
+            color = prm_colors.setdefault(key, next(palette))
+            style = "-" if c["kind"] == "prm" else "-."
+        ax.plot(c["ks"], [100 * v for v in c["values"]], style, color=color, marker="o",
+                markersize=3, label=c["label"])
+        ax.fill_between(c["ks"], [100 * v for v in c["low"]], [100 * v for v in c["high"]],
+                        color=color, alpha=0.12, linewidth=0)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(ks, [str(k) for k in ks])
+    ax.set_xlabel("N (samples per problem)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    figures = save_figure(fig, out_dir / "best_of_n")
+    plt.close(fig)
+
+    html_path = out_dir / "best_of_n.html"
+    write_text(html_path, html_page(title, header, table_rows, notes, ["best_of_n.svg"]))
+    return [csv_path, md_path, html_path, *figures]

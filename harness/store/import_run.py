@@ -1,0 +1,92 @@
+"""Turn an imported pool into a stored run (pool, grades and scores stages)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.build import build_task
+from harness.errors import InputError
+from harness.interfaces import Task
+from harness.runner import prm_slug, run_stage
+from harness.store.importers import ImportedPool, read_pool
+from harness.store.keys import file_sha256, key_of
+from harness.store.provenance import environment, now_utc
+from harness.store.records import to_row
+from harness.store.rundir import RunDir
+from harness.types import Grade
+
+
+def _retask(pool: ImportedPool, task: Task, path: Path) -> None:
+    """Re-derive steps and answers with the task's own rules (samples keep their text)."""
+    problems = {p.id: p for p in task.load()}
+    unknown = [pid for pid in pool.samples if pid not in problems]
+    if unknown:
+        raise InputError(f"{len(unknown)} problem ids are not in task {task.name} "
+                         f"(e.g. {unknown[0]!r})", path=path)
+    for pid, samples in pool.samples.items():
+        problem = problems[pid]
+        for i, s in enumerate(samples):
+            prepared = task.prepare(problem, s.index, s.text, s.sample_id)
+            samples[i] = prepared
+
+
+def _task_grades(pool: ImportedPool, task: Task) -> dict[str, list[Grade]]:
+    problems = {p.id: p for p in task.load()}
+    batch = [(problems[pid], samples) for pid, samples in pool.samples.items()]
+    return {pid: grades for (pid, _), grades in
+            zip(pool.samples.items(), task.grade_batch(batch), strict=True)}
+
+
+def import_run(path: Path, fmt: str, runs_root: Path, name: str | None, prm_id: str,
+               transform: str, task_name: str | None = None, data_dir: Path | None = None,
+               task_options: dict[str, Any] | None = None, regrade: bool = False,
+               shard_size: int = 16) -> RunDir:
+    """Read ``path`` and store it as a run; returns the run directory."""
+    pool = read_pool(path, fmt, prm_id, transform)
+    task = build_task(task_name, data_dir, **(task_options or {})) if task_name else None
+    if task is not None:
+        _retask(pool, task, path)
+    if pool.grades is None or regrade:
+        if task is None:
+            raise InputError(f"format {fmt!r} carries no grades: give --task to grade it",
+                             path=path)
+        pool.grades = _task_grades(pool, task)
+    source = {"path": str(path), "sha256": file_sha256(path), "format": fmt,
+              "score_transform": transform, "prm_id": prm_id if pool.scores else None,
+              "task": task_name, "task_options": task_options or {}, "regrade": regrade}
+    identity = {"import": source}
+    run_name = name or f"import__{path.stem}__{key_of(identity)[:10]}"
+    run = RunDir.create(runs_root, run_name, identity)
+    problem_ids = list(pool.samples)
+    shards = [problem_ids[i:i + shard_size] for i in range(0, len(problem_ids), shard_size)]
+    with run.lock():
+        run.update_manifest(source=source, environment=environment(),
+                            task_identity=task.identity() if task else None,
+                            n_problems=len(problem_ids), problem_ids=problem_ids,
+                            problems=pool.problems, created=now_utc())
+        pool_keys = [key_of({"stage": "pool", "import": source, "problems": ids})
+                     for ids in shards]
+
+        def rows_of(table: dict[str, list[Any]], index: int) -> list[dict]:
+            return [to_row(item) for pid in shards[index] for item in table[pid]]
+
+        run_stage(run, "pool", pool_keys,
+                  lambda i, key: (rows_of(pool.samples, i), {}), "importing pool",
+                  extra={"imported": True})
+        grades = pool.grades
+        run_stage(run, "grades", [key_of({"stage": "grades", "pool": k, "regrade": regrade,
+                                          "task": task.identity() if task else None})
+                                  for k in pool_keys],
+                  lambda i, key: (rows_of(grades, i), {}), "importing grades",
+                  extra={"source": "task" if (regrade or fmt == "evalplus") else "file"})
+        if pool.scores:
+            scores = pool.scores
+            run_stage(run, f"scores/{prm_slug(prm_id)}",
+                      [key_of({"stage": "scores", "pool": k, "prm": prm_id,
+                               "transform": transform}) for k in pool_keys],
+                      lambda i, key: (rows_of(scores, i), {}), "importing scores",
+                      extra={"prm": prm_id, "score_kind": pool.score_kind,
+                             "score_transform": transform})
+        run.update_manifest(finished=now_utc())
+    return run
