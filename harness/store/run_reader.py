@@ -69,7 +69,8 @@ def _check_aligned(records: RunRecords) -> None:
         indices = [s.index for s in samples]
         graded = [g.sample_index for g in records.grades.get(pid, [])]
         if graded != indices:
-            raise HarnessError(f"problem {pid!r}: grades cover samples {graded}, pool has {indices}")
+            raise HarnessError(f"problem {pid!r}: grades cover samples {graded}, "
+                               f"pool has {indices}")
         for label, per_problem in records.scores.items():
             scored = [s.sample_index for s in per_problem.get(pid, [])]
             if scored != indices:

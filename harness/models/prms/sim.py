@@ -1,0 +1,111 @@
+"""``sim-oracle`` and ``sim-noisy``: PRMs of known error for synthetic-arith.
+
+The oracle scores each prefix with its exact value under the simulated policy (the
+probability that the policy, continuing from it, ends right; harness.synthetic.chain).
+The noisy PRM distorts that value in logit space: sigmoid(logit(clip(v)) + sigma * z), v
+clipped to [0.01, 0.99], z standard normal drawn from a hash of (seed, problem, prefix), so
+the same prefix always gets the same score.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from harness.errors import ScoreError
+from harness.interfaces import PRM
+from harness.models.compute import ComputeLedger
+from harness.synthetic.chain import Chain, PolicyParams
+from harness.synthetic.problems import parse_problem_text, statement_from_messages
+from harness.types import Compute, Problem, Sample, StepScores
+
+CLIP = 0.01
+
+
+class SimOraclePRM(PRM):
+    """Registered as PRM ``sim-oracle``; its options must match the ``sim`` policy's."""
+
+    prm_id = "sim-oracle"
+
+    def __init__(self, error_rate: float = 0.08, recovery_rate: float = 0.3,
+                 mul_weight: float = 2.0) -> None:
+        self.params = PolicyParams(error_rate, recovery_rate, mul_weight)
+        self._chains: dict[str, Chain] = {}
+        self._ledger = ComputeLedger(params=None, device="cpu")
+
+    def chain_for(self, problem: Problem) -> tuple[str, Chain]:
+        try:
+            statement = statement_from_messages(problem.prompt)
+        except ValueError as exc:
+            raise ScoreError(f"{self.prm_id}: problem {problem.id!r}: {exc}") from None
+        if statement not in self._chains:
+            self._chains[statement] = Chain(parse_problem_text(statement), statement,
+                                            self.params)
+        return statement, self._chains[statement]
+
+    def values(self, problem: Problem, sample: Sample) -> tuple[str, list[float]]:
+        statement, chain = self.chain_for(problem)
+        try:
+            states = chain.trace(sample.steps)
+        except ValueError as exc:
+            raise ScoreError(f"{self.prm_id}: problem {problem.id!r} sample {sample.index}: "
+                             f"{exc}") from None
+        return statement, [chain.value(s) for s in states]
+
+    def transform(self, statement: str, steps: list[str], values: list[float]) -> list[float]:
+        return values
+
+    def score(self, problems: Sequence[Problem], samples: Sequence[Sample]) -> list[StepScores]:
+        start = time.perf_counter()
+        out = []
+        for problem, sample in zip(problems, samples, strict=True):
+            statement, values = self.values(problem, sample)
+            scores = self.transform(statement, sample.steps, values)
+            out.append(StepScores(sample.problem_id, sample.index, self.prm_id, scores))
+        self._ledger.record(0, 0, time.perf_counter() - start, "score")
+        return out
+
+    def identity(self) -> dict[str, Any]:
+        return {"prm_id": self.prm_id, "error_rate": self.params.error_rate,
+                "recovery_rate": self.params.recovery_rate, "mul_weight": self.params.mul_weight}
+
+    def compute(self) -> Compute:
+        return self._ledger.total()
+
+
+class SimNoisyPRM(SimOraclePRM):
+    """Registered as PRM ``sim-noisy``: the oracle's values with logit-space noise."""
+
+    prm_id = "sim-noisy"
+
+    def __init__(self, noise: float = 1.0, seed: int = 0, error_rate: float = 0.08,
+                 recovery_rate: float = 0.3, mul_weight: float = 2.0) -> None:
+        super().__init__(error_rate, recovery_rate, mul_weight)
+        if noise < 0:
+            raise ValueError("noise must be non-negative")
+        self.noise = noise
+        self.seed = seed
+
+    def _normal(self, statement: str, prefix: str) -> float:
+        """A standard normal that is a fixed function of (seed, statement, prefix)."""
+        digest = hashlib.sha256(f"{self.seed}\x00{statement}\x00{prefix}".encode()).digest()
+        u1 = (int.from_bytes(digest[:8], "little") + 0.5) / 2**64
+        u2 = int.from_bytes(digest[8:16], "little") / 2**64
+        return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)  # Box-Muller
+
+    def transform(self, statement: str, steps: list[str], values: list[float]) -> list[float]:
+        out = []
+        prefix = ""
+        for step, value in zip(steps, values, strict=True):
+            prefix += step
+            v = min(max(value, CLIP), 1 - CLIP)
+            z = self._normal(statement, prefix)
+            out.append(1.0 / (1.0 + math.exp(-(math.log(v / (1 - v)) + self.noise * z))))
+        return out
+
+    def identity(self) -> dict[str, Any]:
+        return {**super().identity(), "noise_logit_sigma": self.noise, "seed": self.seed,
+                "clip": CLIP}
