@@ -21,9 +21,16 @@ T = TypeVar("T")
 
 # name -> "module:attribute", per kind. Keep each list sorted by name.
 _BUILTINS: dict[str, dict[str, str]] = {
-    "task": {},
-    "policy": {},
-    "prm": {},
+    "task": {
+        "synthetic-arith": "harness.tasks.synthetic_arith:SyntheticArithTask",
+    },
+    "policy": {
+        "sim": "harness.models.policies.sim:SimPolicy",
+    },
+    "prm": {
+        "sim-noisy": "harness.models.prms.sim:SimNoisyPRM",
+        "sim-oracle": "harness.models.prms.sim:SimOraclePRM",
+    },
     "strategy": {},
     "report": {
         "best-of-n": "harness.reports.best_of_n:BestOfNReport",

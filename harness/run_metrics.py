@@ -60,7 +60,7 @@ def compute_run_metrics(run: RunDir, config: MetricsConfig,
         {"prm": None, "aggregation": None, "metrics": _entries(base, ks)}]
     per_problem: dict[str, list[float]] = {name: list(est.per_problem)
                                            for name, est in base.items()}
-    for prm in sorted(records.scores):
+    for prm in records.scores:  # stage order: the config's PRM order
         for aggregation in config.aggregations:
             pools = build_pools(records, prm, aggregation)
             scored = m.compute_all(pools, ks, ["prm", "wmaj"], **common)

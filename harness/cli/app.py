@@ -10,6 +10,7 @@ from harness import __version__
 
 # module -> the click command (or group) object it defines, in help order
 COMMAND_MODULES: list[tuple[str, str]] = [
+    ("harness.cli.demo_cmd", "demo"),
     ("harness.cli.run_cmd", "run"),
     ("harness.cli.import_cmd", "import_"),
     ("harness.cli.metrics_cmd", "metrics"),

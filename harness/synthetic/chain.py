@@ -4,11 +4,14 @@ State after a prefix: t operations done, whether the running amount written so f
 wrong, the amount itself, and (once the answer is written) whether it is right.
 
 From a state the next step is:
-- wrong and t >= 1: with probability rho a "rethinking" step that recomputes from the
+- wrong and t >= 1: with probability rho (per problem) a "rethinking" step that recomputes from the
   start and restores the right amount (the state becomes right, same t);
 - otherwise, if t < T: operation t+1, written without a slip with probability 1 - eps_t+1,
-  or with a slip of d in {-9..-1, 1..9} (uniform over the d that keep a wrong amount wrong);
-  a wrong amount stays wrong (operations are injective);
+  or with a slip of d in {-10, -9..-1, 1..9, 10}; one "trap" slip per (problem, step),
+  fixed by a hash of the statement, takes TRAP_SHARE of the slip probability and the others
+  share the rest (so wrong answers cluster, as real ones do); slips that would turn a
+  wrong amount right are left out and the rest renormalised; a wrong amount stays wrong
+  (operations are injective);
 - otherwise (t = T): the final answer step with the amount as it stands.
 
 Values (probability of ending right), with C_t for a right and W_t for a wrong state:
@@ -22,6 +25,7 @@ and the Bellman error of the exact values is zero.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -29,15 +33,17 @@ import numpy as np
 
 from harness.synthetic.problems import ADD_VERBS, SUB_VERBS, ArithProblem, Op, hardness
 
-SLIPS = tuple(d for d in range(-9, 10) if d != 0)
+SLIPS = tuple(d for d in range(-10, 11) if d != 0)
+TRAP_SHARE = 0.6
 STEP_END = "\n\n"
 RETHINK_PREFIX = "Wait, let me check that again."
 
 
 @dataclass(frozen=True)
 class PolicyParams:
-    """The simulated policy's behaviour: slip rate (scaled per problem and operation) and
-    the chance of noticing a wrong amount at each step."""
+    """The simulated policy's behaviour: slip rate per operation (multiplied by the problem's
+    hardness, and by ``mul_weight`` for multiplications; at most 0.95) and the chance of
+    noticing a wrong amount at each step (divided by the hardness; at most 1)."""
 
     error_rate: float = 0.08
     recovery_rate: float = 0.3
@@ -61,18 +67,34 @@ class Chain:
         self.params = params
         self.truth = problem.values()
         scale = hardness(statement)
+        self.rho = min(1.0, params.recovery_rate / scale)
         self.eps = [0.0] + [
             min(0.95, params.error_rate * scale * (params.mul_weight if op.kind == "mul" else 1))
             for op in problem.ops
         ]
+        self.traps = [0] + [
+            SLIPS[int(hashlib.sha256(f"{statement}|{t}".encode()).hexdigest(), 16) % len(SLIPS)]
+            for t in range(1, len(problem.ops) + 1)
+        ]
         self.right_value, self.wrong_value = self._values()
+
+    def slip_distribution(self, t: int, exact: int) -> list[tuple[int, float]]:
+        """Slips allowed at operation t from an amount whose exact result is ``exact``."""
+        trap = self.traps[t]
+        allowed = [d for d in SLIPS if exact + d != self.truth[t]]
+        others = [d for d in allowed if d != trap]
+        weights = {d: (1 - TRAP_SHARE) / (len(SLIPS) - 1) for d in others}
+        if trap in allowed:
+            weights[trap] = TRAP_SHARE
+        total = sum(weights.values())
+        return [(d, weights[d] / total) for d in allowed]
 
     @property
     def length(self) -> int:
         return len(self.problem.ops)
 
     def _values(self) -> tuple[list[float], list[float]]:
-        n, rho = self.length, self.params.recovery_rate
+        n, rho = self.length, self.rho
         right, wrong = [0.0] * (n + 1), [0.0] * (n + 1)
         right[n], wrong[n] = 1.0, rho
         for t in range(n - 1, -1, -1):
@@ -125,7 +147,7 @@ class Chain:
         out: list[tuple[float, str, State]] = []
         carry = 1.0
         if state.wrong and state.t >= 1:
-            rho = self.params.recovery_rate
+            rho = self.rho
             out.append((rho, self.rethink_text(state.t),
                         State(state.t, False, self.truth[state.t])))
             carry = 1.0 - rho
@@ -139,9 +161,8 @@ class Chain:
         eps = self.eps[t]
         out.append((carry * (1 - eps), self.op_text(t, state.amount, exact),
                     State(t, state.wrong, exact)))
-        slips = [d for d in SLIPS if exact + d != self.truth[t]]
-        for d in slips:
-            out.append((carry * eps / len(slips), self.op_text(t, state.amount, exact + d),
+        for d, share in self.slip_distribution(t, exact):
+            out.append((carry * eps * share, self.op_text(t, state.amount, exact + d),
                         State(t, True, exact + d)))
         return [entry for entry in out if entry[0] > 0]
 

@@ -9,6 +9,7 @@ Difficulty widens the numbers and brings in multiplication.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from dataclasses import dataclass
 
@@ -150,12 +151,13 @@ def parse_problem_text(text: str) -> ArithProblem:
 
 
 def hardness(text: str) -> float:
-    """How much harder than average a problem is for the simulated policy, in [0.25, 1.75].
+    """How much harder than average a problem is for the simulated policy: exp(4(u - 0.35))
+    for u uniform in [0, 1), so between 0.25 and 13.5, log-uniformly.
 
     A fixed function of the statement, so the policy and the PRMs that model it agree.
     """
     digest = hashlib.sha256(text.encode("utf-8")).digest()
-    return 0.25 + 1.5 * int.from_bytes(digest[:8], "little") / 2**64
+    return math.exp(4.0 * (int.from_bytes(digest[:8], "little") / 2**64 - 0.35))
 
 
 _STATEMENT = re.compile(r"[A-Z][a-z]+ has \d+ [a-z]+\..*?have at the end\?", re.DOTALL)
