@@ -61,7 +61,7 @@ def test_sigkill_in_every_stage_then_resume_gives_identical_metrics(tmp_path):
     clean_runs, killed_runs = tmp_path / "clean", tmp_path / "killed"
 
     clean = _start(config, clean_runs)
-    out, err = clean.communicate(timeout=300)
+    _out, err = clean.communicate(timeout=300)
     assert clean.returncode == 0, err.decode()
     reference = (clean_runs / "resume" / "metrics.json").read_bytes()
 
@@ -81,7 +81,7 @@ def test_sigkill_in_every_stage_then_resume_gives_identical_metrics(tmp_path):
     assert interrupted[:3] == ["pool", "grades", "scores"], interrupted
 
     final = _start(config, killed_runs)
-    out, err = final.communicate(timeout=300)
+    _out, err = final.communicate(timeout=300)
     assert final.returncode == 0, err.decode()
     assert (run / "metrics.json").read_bytes() == reference
     for stage in ("pool", "grades", f"scores/{oracle_stage}"):
