@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from tests.helpers import run_cli, write_jsonl
+from helpers import run_cli, write_jsonl
 
 GOOD = {"problem_id": "p1", "sample_id": 0, "correct": True, "answer": "4", "score": 0.9}
 

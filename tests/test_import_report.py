@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
-from tests.helpers import run_cli, write_jsonl
+from helpers import run_cli, write_jsonl
 
 QWEN = "samples/qwen2.5-math_math_cot_100/math_cot_100.jsonl"
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import write_jsonl
+from helpers import write_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import run_cli
 
 from harness.build import build_task
 from harness.config import MetricsConfig, PluginConfig, RunConfig, SamplingConfig, TaskConfig
@@ -19,7 +20,6 @@ from harness.store.run_reader import read_run
 from harness.synthetic.bellman import bellman_error
 from harness.synthetic.chain import Chain, PolicyParams
 from harness.synthetic.problems import generate, parse_problem_text, problem_text
-from tests.helpers import run_cli
 
 POLICY = {"error_rate": 0.1, "recovery_rate": 0.3}
 ROLLOUTS = 2000
