@@ -22,6 +22,9 @@ T = TypeVar("T")
 # name -> "module:attribute", per kind. Keep each list sorted by name.
 _BUILTINS: dict[str, dict[str, str]] = {
     "task": {
+        "aime24": "harness.tasks.aime24:Aime24Task",
+        "math500": "harness.tasks.math500:Math500Task",
+        "prm800k": "harness.tasks.prm800k:Prm800kTask",
         "synthetic-arith": "harness.tasks.synthetic_arith:SyntheticArithTask",
     },
     "policy": {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 _BLANK_LINES = re.compile(r"\n[ \t]*\n\s*")
 
@@ -22,3 +23,30 @@ def split_blank_lines(text: str) -> list[str]:
         start = match.end()
     pieces.append(text[start:])
     return pieces
+
+
+def split_after(text: str, separator: re.Pattern[str] | str) -> list[str]:
+    """Split after each match of ``separator`` (the separator ends its step), exactly:
+    ``"".join(pieces) == text``. A match at the very end does not start an empty step."""
+    pattern = re.compile(separator) if isinstance(separator, str) else separator
+    if not text:
+        return []
+    pieces, start = [], 0
+    for match in pattern.finditer(text):
+        if match.end() <= start or match.end() == len(text):
+            continue
+        pieces.append(text[start:match.end()])
+        start = match.end()
+    pieces.append(text[start:])
+    return pieces
+
+
+def split_before(text: str, marker: re.Pattern[str] | str) -> list[str]:
+    """Split before each match of ``marker`` (the marker starts its step), exactly; text
+    before the first marker is a step of its own (when not empty)."""
+    pattern = re.compile(marker) if isinstance(marker, str) else marker
+    if not text:
+        return []
+    cuts = [m.start() for m in pattern.finditer(text) if m.start() > 0]
+    bounds = [0, *sorted(set(cuts)), len(text)]
+    return [text[a:b] for a, b in pairwise(bounds) if b > a]

@@ -1,41 +1,169 @@
-"""PROVISIONAL minimal math task base (replaced by the math-grading branch on merge)."""
+"""The shared base of math tasks: prompts, steps, answer extraction and grading.
+
+A concrete math task only implements ``load`` (building Problems with ``make_problem``);
+everything else is here. Options (strings from ``--option KEY=VALUE`` are accepted):
+
+- ``prompt_style``: ``qwen`` (default; system prompt "Please reason step by step, and put
+  your final answer within \\boxed{}." and the problem as the user turn), ``plain`` (no
+  system turn; that instruction appended to the user turn), ``bare`` (the problem only).
+- ``steps``: ``blank`` (default: split after blank lines), ``markers`` (split before
+  "Step k:" markers at line starts, optionally bold or as a heading), or
+  ``regex:PATTERN`` (split after each match of PATTERN). Joining the steps always gives
+  back the text exactly.
+- ``fallbacks``: ``true`` (default) / ``false``: whether answer extraction may use the
+  "final answer is" / "Answer:" fallbacks when there is no ``\\boxed{}``.
+- ``timeout_s``: seconds per math-verify comparison (5).
+- ``workers``: math-verify worker processes (default: min(2, CPUs)).
+- ``grade_cache``: an SQLite file for the content-addressed grading cache (default: memory).
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from harness.errors import ConfigError
+from harness.grading.answer_extraction import extract_answer
+from harness.grading.math_answers import MathGrader
 from harness.interfaces import Task
-from harness.steps import split_blank_lines
+from harness.steps import split_after, split_before, split_blank_lines
 from harness.types import Grade, Message, Problem, Sample
 
 QWEN_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
+PROMPT_STYLES = ("qwen", "plain", "bare")
+STEP_MARKER = re.compile(r"(?im)^[ \t]*(?:#{1,6}[ \t]*)?(?:\*\*)?step[ \t]*\d+[ \t]*(?:\*\*)?[:.]")
+
+
+def _as_bool(value: bool | str, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    lowered = str(value).strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"option {name}={value!r}: expected true or false")
 
 
 class MathTask(Task):
-    domain = "math"
+    """Base for math tasks: answers in ``\\boxed{}``, graded with math-verify."""
 
-    def __init__(self, data_dir: Path | None = None, **options: Any) -> None:
+    domain = "math"
+    #: AIME-style tasks: gold answers are integers and integer literals compare as integers
+    integer_answers: ClassVar[bool] = False
+
+    def __init__(self, data_dir: Path | None = None, prompt_style: str = "qwen",
+                 steps: str = "blank", fallbacks: bool | str = True,
+                 timeout_s: float | str = 5.0, workers: int | str | None = None,
+                 grade_cache: str | Path | None = None, **options: Any) -> None:
+        if options:
+            raise ConfigError(f"task {self.name}: unknown options {sorted(options)}")
         self.data_dir = data_dir
+        if prompt_style not in PROMPT_STYLES:
+            raise ConfigError(f"prompt_style={prompt_style!r}: choose from {PROMPT_STYLES}")
+        self.prompt_style = prompt_style
+        self.steps = steps
+        self._splitter = self._make_splitter(steps)
+        self.fallbacks = _as_bool(fallbacks, "fallbacks")
+        self.timeout_s = float(timeout_s)
+        self.workers = int(workers) if workers is not None else None
+        self.grade_cache = grade_cache
+        self._grader: MathGrader | None = None
+        #: provenance of the files ``load`` read (filled by subclasses)
+        self.sources: dict[str, Any] = {}
+
+    @staticmethod
+    def _make_splitter(spec: str) -> Any:
+        if spec == "blank":
+            return split_blank_lines
+        if spec == "markers":
+            return lambda text: split_before(text, STEP_MARKER)
+        if spec.startswith("regex:"):
+            try:
+                pattern = re.compile(spec[len("regex:"):])
+            except re.error as exc:
+                raise ConfigError(f"steps={spec!r}: bad regular expression: {exc}") from None
+            if pattern.search("") is not None:
+                raise ConfigError(f"steps={spec!r}: the pattern must not match empty text")
+            return lambda text: split_after(text, pattern)
+        raise ConfigError(f"steps={spec!r}: choose blank, markers or regex:PATTERN")
+
+    @property
+    def grader(self) -> MathGrader:
+        """The grader, created on first use (it starts worker processes lazily)."""
+        if self._grader is None:
+            self._grader = MathGrader(integer_answers=self.integer_answers,
+                                      timeout_s=self.timeout_s, workers=self.workers,
+                                      cache=self.grade_cache)
+        return self._grader
+
+    # ------------------------------------------------------------------ problems
 
     def messages(self, statement: str, style: str = "default") -> list[Message]:
-        return [{"role": "system", "content": QWEN_SYSTEM}, {"role": "user", "content": statement}]
+        """Chat messages for a problem statement in ``style`` ("default": the task's)."""
+        style = self.prompt_style if style == "default" else style
+        if style == "qwen":
+            return [{"role": "system", "content": QWEN_SYSTEM},
+                    {"role": "user", "content": statement}]
+        if style == "plain":
+            return [{"role": "user", "content": f"{statement}\n\n{QWEN_SYSTEM}"}]
+        if style == "bare":
+            return [{"role": "user", "content": statement}]
+        raise ConfigError(f"prompt style {style!r}: choose from {PROMPT_STYLES}")
+
+    def make_problem(self, problem_id: str, statement: str, answer: str,
+                     solution: str | None = None, **metadata: Any) -> Problem:
+        """A Problem with the statement, reference solution and metadata where this base
+        class expects them."""
+        return Problem(id=problem_id, task=self.name, domain="math",
+                       prompt=self.messages(statement), reference=answer,
+                       metadata={"statement": statement, "solution": solution, **metadata})
 
     def prompt(self, problem: Problem, style: str = "default") -> list[Message]:
-        return problem.prompt
+        return self.messages(problem.metadata["statement"], style)
+
+    # ------------------------------------------------------------------ completions
 
     def split_steps(self, text: str) -> list[str]:
-        return split_blank_lines(text)
+        return list(self._splitter(text))
 
     def extract(self, text: str) -> str | None:
-        found = re.findall(r"\\boxed\{(-?\d+)\}", text)
-        return found[-1] if found else None
+        return extract_answer(text, fallbacks=self.fallbacks)
 
     def grade(self, problem: Problem, samples: Sequence[Sample]) -> list[Grade]:
-        return [Grade(problem.id, s.index, s.answer is not None and s.answer == problem.reference,
-                      s.answer) for s in samples]
+        return self.grade_batch([(problem, samples)])[0]
+
+    def grade_batch(
+        self, batch: Sequence[tuple[Problem, Sequence[Sample]]]
+    ) -> list[list[Grade]]:
+        """All problems at once, so the grader spreads them over its worker processes."""
+        verdicts = self.grader.grade_many(
+            [(str(problem.reference), [s.answer for s in samples]) for problem, samples in batch])
+        tag = f"{self.grader.identity()['grader']} {self.grader.math_verify_version}"
+        out = []
+        for (problem, samples), problem_verdicts in zip(batch, verdicts, strict=True):
+            grades = []
+            for sample, v in zip(samples, problem_verdicts, strict=True):
+                details: dict[str, Any] = {"status": v.status, "grader": tag}
+                if v.reason:
+                    details["reason"] = v.reason
+                grades.append(Grade(problem.id, sample.index, v.correct, v.vote_key, details))
+            out.append(grades)
+        return out
 
     def reference_completions(self, problem: Problem) -> list[str]:
-        return [problem.metadata["solution"]]
+        """The reference solution; when it states no final answer that extraction can find
+        (some AoPS solutions end without one), the solution followed by a final-answer line
+        built from the gold answer."""
+        solution = problem.metadata.get("solution")
+        if solution and self.extract(solution) is not None:
+            return [solution]
+        lead = f"{solution.rstrip()}\n\n" if solution else ""
+        return [f"{lead}The final answer is $\\boxed{{{problem.reference}}}$."]
+
+    def identity(self) -> dict[str, Any]:
+        return {**super().identity(), "prompt_style": self.prompt_style, "steps": self.steps,
+                "fallbacks": self.fallbacks, "sources": self.sources,
+                "grading": self.grader.identity()}

@@ -1,0 +1,125 @@
+"""Find the final answer in a math completion.
+
+Rule, in order (the first that finds something wins):
+
+1. The last top-level ``\\boxed{...}`` or ``\\fbox{...}`` (braces nest; ``\\{``/``\\}`` are
+   escaped braces and do not count). ``\\boxed 5`` (no braces, one token) counts too. When
+   the chosen box holds another box, the last inner box is taken (``\\boxed{\\boxed{5}}`` is
+   ``5``). A box whose braces never close (a truncated completion) is ignored.
+2. Fallbacks, unless disabled: the last "final answer is X" (Minerva style, with X in
+   ``$...$`` or up to the end of the line), then the last line that starts with
+   "Answer:" / "**Answer:**" or contains "the answer is X". No other guessing (no "last
+   number in the text"): a completion without any of these has no answer.
+
+The answer string is trimmed of surrounding whitespace, ``$`` delimiters and a final period.
+An empty box is no answer.
+"""
+
+from __future__ import annotations
+
+import re
+
+_BOX_START = re.compile(r"\\(?:boxed|fbox)\b")
+_FINAL_ANSWER = re.compile(
+    r"final answer is[:\s]*(?:\$\$?(?P<math>.+?)\$\$?|(?P<line>[^\n]+))", re.IGNORECASE
+)
+_ANSWER_LINE = re.compile(
+    r"(?:^[ \t]*(?:\*\*|#+\s*)?answer\s*:?\s*(?:\*\*)?\s*:?|the answer is\b:?)"
+    r"[ \t]*(?:\$\$?(?P<math>.+?)\$\$?|(?P<line>[^\n]+))",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def _brace_group(text: str, open_at: int) -> int | None:
+    """Index just past the ``}`` matching the ``{`` at ``open_at``; None when unclosed."""
+    depth = 0
+    i = open_at
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\\":
+            i += 2  # an escaped character (\{, \}, \\) never opens or closes a group
+            continue
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return None
+
+
+def _boxes(text: str) -> list[tuple[int, int, str]]:
+    """Top-level boxes as (start, end, content), in order of appearance."""
+    found: list[tuple[int, int, str]] = []
+    pos = 0
+    while True:
+        match = _BOX_START.search(text, pos)
+        if match is None:
+            return found
+        i = match.end()
+        while i < len(text) and text[i] in " \t":
+            i += 1
+        if i < len(text) and text[i] == "{":
+            end = _brace_group(text, i)
+            if end is None:  # unclosed: truncated output, not an answer
+                pos = match.end()
+                continue
+            found.append((match.start(), end, text[i + 1:end - 1]))
+            pos = end
+        else:
+            token = re.match(r"[^\s$]+", text[i:]) if i > match.end() else None
+            if token is None:
+                pos = match.end()
+                continue
+            found.append((match.start(), i + token.end(), token.group(0)))
+            pos = i + token.end()
+
+
+def last_boxed(text: str) -> str | None:
+    """The content of the last top-level box, descending into nested boxes."""
+    boxes = _boxes(text)
+    if not boxes:
+        return None
+    content = boxes[-1][2]
+    inner = _boxes(content)
+    while inner:
+        content = inner[-1][2]
+        inner = _boxes(content)
+    return content
+
+
+def clean_answer(raw: str) -> str | None:
+    """Trim whitespace, ``$`` delimiters and a final period; None when nothing is left."""
+    answer = raw.strip()
+    while len(answer) >= 2 and answer.startswith("$") and answer.endswith("$"):
+        answer = answer[1:-1].strip()
+    if answer.endswith(".") and not answer.endswith(("\\.", "...")):
+        answer = answer[:-1].rstrip()
+    return answer or None
+
+
+def _last_match(pattern: re.Pattern[str], text: str) -> str | None:
+    last = None
+    for match in pattern.finditer(text):
+        last = match
+    if last is None:
+        return None
+    return last.group("math") if last.group("math") is not None else last.group("line")
+
+
+def extract_answer(text: str, fallbacks: bool = True) -> str | None:
+    """The final answer of a completion by the rule in this module's docstring."""
+    boxed = last_boxed(text)
+    if boxed is not None:
+        return clean_answer(boxed)
+    if not fallbacks:
+        return None
+    for pattern in (_FINAL_ANSWER, _ANSWER_LINE):
+        found = _last_match(pattern, text)
+        if found is not None:
+            cleaned = clean_answer(found)
+            if cleaned is not None:
+                return cleaned
+    return None

@@ -1,0 +1,223 @@
+"""Math answers: correctness against the gold answer, and voting classes, with math-verify.
+
+``MathGrader.grade(gold, answers)`` judges a whole pool of one problem at once, because the
+voting classes need the pool:
+
+- Distinct answer strings are ordered (integer literals first, then shorter, then
+  lexicographic); that order makes every result a function of the *set* of answers.
+- Correct means math-verify's ``verify(gold, answer)`` is true (gold first: the comparison
+  is not symmetric). Fast paths that agree with math-verify skip the worker: the same
+  string as the gold answer, and two integer literals (``"025"`` equals ``"25"``).
+- Voting classes: every correct answer joins the gold's class; a wrong answer joins the
+  first wrong class whose representative (first member) math-verify finds equivalent, else
+  starts a new one. Two different integer literals are never equivalent. So ``\\frac12``,
+  ``0.5`` and ``1/2`` vote together. ``vote_key`` is the class's first member, so it is one
+  of the pool's own answers, never the gold string.
+- Integer mode (AIME): the gold must be an integer; an integer-literal answer is compared as
+  an integer, anything else goes to math-verify against the gold.
+- A comparison that times out (soft, in the worker) or is killed (hard deadline, see
+  ``verify_pool``) counts as "not equal" and is reported in the verdict's status/reason.
+  An answer whose gold comparison timed out is not compared again: it gets a class of its
+  own, so one pathological answer costs one timeout, not one per class.
+
+Each problem's result is cached under the sha256 of (rules version, math-verify version,
+mode, gold, answer set); results that involved a timeout, kill or error are not cached.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from harness.grading.result_cache import ResultCache
+from harness.grading.verify_pool import VerifierPool, shared_pool
+from harness.store.keys import key_of
+
+GRADER_NAME = "math-verify"
+#: bump whenever a rule in this module changes (invalidates cached results)
+RULES_VERSION = 1
+_UNSTABLE = {"timeout", "killed", "error"}
+
+_INTEGER = re.compile(r"[+-]?\d+")
+_WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mathbf|mbox)\s*\{(.*)\}", re.DOTALL)
+
+
+def integer_value(answer: str) -> int | None:
+    """The integer an answer literally is (``"025"``, ``"\\text{ 7 }"``, ``"(113)"``), else
+    None."""
+    text = answer.strip()
+    wrapped = _WRAPPER.fullmatch(text)
+    if wrapped:
+        text = wrapped.group(1).strip()
+    text = text.replace(" ", "").replace("{,}", "")
+    if len(text) > 2 and text[0] == "(" and text[-1] == ")":
+        text = text[1:-1]  # AoPS style "\textbf{(113) }"
+    if len(text) > 40 or not _INTEGER.fullmatch(text):
+        return None
+    return int(text)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The judgement of one answer: correctness, voting class, and how it was reached."""
+
+    correct: bool
+    vote_key: str | None
+    status: str  # exact | integer | ok | unparsed | timeout | killed | error | no-answer
+    reason: str | None = None
+
+
+def _order_key(answer: str) -> tuple[bool, int, str]:
+    return (integer_value(answer) is None, len(answer), answer)
+
+
+class MathGrader:
+    """Grades pools of answers against gold answers; thread-safe; one per task is enough."""
+
+    def __init__(self, integer_answers: bool = False, timeout_s: float = 5.0,
+                 workers: int | None = None, cache: ResultCache | str | Path | None = None,
+                 pool: VerifierPool | None = None) -> None:
+        self.integer_answers = integer_answers
+        self.timeout_s = float(timeout_s)
+        self.pool = pool or shared_pool(self.timeout_s, workers)
+        self.cache = cache if isinstance(cache, ResultCache) else ResultCache(cache)
+        self.math_verify_version = version("math-verify")
+
+    def identity(self) -> dict[str, Any]:
+        return {"grader": GRADER_NAME, "grader_version": self.math_verify_version,
+                "rules_version": RULES_VERSION, "integer_answers": self.integer_answers,
+                "timeout_s": self.timeout_s}
+
+    # ------------------------------------------------------------------ public API
+
+    def grade(self, gold: str, answers: Sequence[str | None]) -> list[Verdict]:
+        """One verdict per answer (None means the completion had no answer)."""
+        gold = gold.strip()
+        if self.integer_answers and integer_value(gold) is None:
+            raise ValueError(f"integer mode needs an integer gold answer, got {gold!r}")
+        distinct = sorted({a.strip() for a in answers if a is not None and a.strip()},
+                          key=_order_key)
+        by_answer = self._classify(gold, distinct) if distinct else {}
+        out = []
+        for answer in answers:
+            if answer is None or not answer.strip():
+                out.append(Verdict(False, None, "no-answer", "no final answer found"))
+            else:
+                out.append(by_answer[answer.strip()])
+        return out
+
+    def grade_many(self, jobs: Sequence[tuple[str, Sequence[str | None]]]) -> list[list[Verdict]]:
+        """``grade`` for many problems, spread over the worker processes."""
+        if len(jobs) <= 1:
+            return [self.grade(gold, answers) for gold, answers in jobs]
+        with ThreadPoolExecutor(self.pool.n_workers) as executor:
+            return list(executor.map(lambda job: self.grade(*job), jobs))
+
+    def equivalent(self, gold: str, answer: str) -> bool:
+        """Whether ``answer`` grades as correct against ``gold``."""
+        return self.grade(gold, [answer])[0].correct
+
+    # ------------------------------------------------------------------ internals
+
+    def _cache_key(self, gold: str, distinct: list[str]) -> str:
+        return key_of({"rules": RULES_VERSION, "math_verify": self.math_verify_version,
+                       "integer": self.integer_answers, "gold": gold, "answers": distinct})
+
+    def _classify(self, gold: str, distinct: list[str]) -> dict[str, Verdict]:
+        key = self._cache_key(gold, distinct)
+        cached = self.cache.get(key)
+        if cached is None:
+            rows = self._compute(gold, distinct)
+            if not any(row[2] in _UNSTABLE for row in rows):
+                self.cache.put_many([(key, rows)])
+        else:
+            rows = cached
+        first_member: dict[int, str] = {}
+        for answer, (cls, _, _, _) in zip(distinct, rows, strict=True):
+            first_member.setdefault(cls, answer)
+        return {answer: Verdict(bool(correct), first_member[cls], status, reason)
+                for answer, (cls, correct, status, reason) in zip(distinct, rows, strict=True)}
+
+    def _compute(self, gold: str, distinct: list[str]) -> list[list[Any]]:
+        """Rows [class index, correct, status, reason], one per distinct answer, in order."""
+        gold_int = integer_value(gold)
+        verdicts: dict[str, tuple[bool, str, str | None]] = {}
+        to_verify = []
+        for answer in distinct:
+            answer_int = integer_value(answer)
+            if answer == gold:
+                verdicts[answer] = (True, "exact", None)
+            elif answer_int is not None and gold_int is not None:
+                verdicts[answer] = (answer_int == gold_int, "integer", None)
+            else:
+                to_verify.append(answer)
+        with self.pool.worker() as worker:
+            replies = worker.run([{"op": "eq", "gold": gold, "pred": a} for a in to_verify])
+            for answer, reply in zip(to_verify, replies, strict=True):
+                verdicts[answer] = _eq_verdict(reply)
+            return self._cluster(distinct, verdicts, worker)
+
+    def _cluster(self, distinct: list[str], verdicts: dict[str, tuple[bool, str, str | None]],
+                 worker: Any) -> list[list[Any]]:
+        class_of: dict[str, int] = {}
+        reps: list[str] = []  # first member of each class
+        gold_class: int | None = None
+        by_integer: dict[int, int] = {}
+        notes: dict[str, str] = {}
+        for answer in distinct:
+            value = integer_value(answer)
+            if verdicts[answer][0]:
+                if gold_class is None:
+                    gold_class = len(reps)
+                    reps.append(answer)
+                class_of[answer] = gold_class
+                continue
+            if value is not None and value in by_integer:
+                class_of[answer] = by_integer[value]
+                continue
+            slow = verdicts[answer][1] in _UNSTABLE
+            candidates = [] if slow else [
+                i for i, rep in enumerate(reps)
+                if i != gold_class and verdicts[rep][1] not in _UNSTABLE
+                and not (value is not None and integer_value(rep) is not None)]
+            found = -1
+            if candidates:
+                reply = worker.run([{"op": "first", "pred": answer,
+                                     "reps": [reps[i] for i in candidates]}])[0]
+                if "index" in reply:
+                    found = candidates[reply["index"]] if reply["index"] >= 0 else -1
+                    bad = [s for s in reply["statuses"] if s in _UNSTABLE]
+                    if bad:
+                        notes[answer] = f"class search: {len(bad)} comparison(s) {bad[0]}"
+                else:
+                    notes[answer] = "class search: " + str(reply.get("killed")
+                                                           or reply.get("error"))
+            if found < 0:
+                found = len(reps)
+                reps.append(answer)
+            class_of[answer] = found
+            if value is not None:
+                by_integer.setdefault(value, found)
+        rows = []
+        for answer in distinct:
+            correct, status, reason = verdicts[answer]
+            if answer in notes and status not in _UNSTABLE:
+                note = notes[answer]
+                status = ("killed" if "killed" in note or "died" in note
+                          else "timeout" if "timeout" in note else "error")
+                reason = note
+            rows.append([class_of[answer], correct, status, reason])
+        return rows
+
+
+def _eq_verdict(reply: dict[str, Any]) -> tuple[bool, str, str | None]:
+    if "killed" in reply:
+        return False, "killed", str(reply["killed"])
+    if "error" in reply:
+        return False, "error", str(reply["error"])
+    return bool(reply["eq"]), str(reply["status"]), reply.get("reason")

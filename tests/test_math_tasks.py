@@ -1,0 +1,133 @@
+"""The math task base and the math500/aime24 loaders on the real mirror files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers import run_cli
+
+from harness.build import build_task
+from harness.errors import ConfigError, InputError
+from harness.tasks.math_common import QWEN_SYSTEM
+
+
+@pytest.fixture(scope="module")
+def math500(shared_data):
+    task = build_task("math500", shared_data, workers=1)
+    return task, task.load()
+
+
+def test_math500_loads_all_problems_with_provenance(math500):
+    task, problems = math500
+    assert len(problems) == 500
+    assert problems[0].id == "test/precalculus/807.json"
+    assert problems[0].metadata["level"] in range(1, 6)
+    source = task.identity()["sources"]["test"]
+    assert source["sha256"] == "35dc41080a3680858b27fa7e0533d2d547825316fc5dafe5d316f4ccc5a06132"
+    assert task.identity()["grading"]["grader"] == "math-verify"
+
+
+def test_prompt_styles(math500):
+    task, problems = math500
+    p = problems[0]
+    statement = p.metadata["statement"]
+    assert task.prompt(p) == p.prompt == [{"role": "system", "content": QWEN_SYSTEM},
+                                          {"role": "user", "content": statement}]
+    assert task.prompt(p, "plain") == [{"role": "user", "content": f"{statement}\n\n{QWEN_SYSTEM}"}]
+    assert task.prompt(p, "bare") == [{"role": "user", "content": statement}]
+    with pytest.raises(ConfigError):
+        task.prompt(p, "nope")
+    plain = build_task("math500", None, prompt_style="plain")
+    assert plain.messages("Q") == [{"role": "user", "content": f"Q\n\n{QWEN_SYSTEM}"}]
+
+
+def test_steps_join_back_exactly_on_every_reference_solution(math500):
+    task, problems = math500
+    counts = []
+    for p in problems:
+        steps = task.split_steps(p.metadata["solution"])
+        assert "".join(steps) == p.metadata["solution"]
+        counts.append(len(steps))
+    assert max(counts) > 1 and min(counts) >= 1
+
+
+def test_step_split_modes():
+    text = "Intro.\nStep 1: add.\n**Step 2:** carry\n\n## Step 3. done \\boxed{4}"
+    markers = build_task("math500", None, steps="markers")
+    assert markers.split_steps(text) == ["Intro.\n", "Step 1: add.\n", "**Step 2:** carry\n\n",
+                                         "## Step 3. done \\boxed{4}"]
+    regex = build_task("math500", None, steps="regex:\\n")
+    assert regex.split_steps("a\nb\n\nc\n") == ["a\n", "b\n", "\n", "c\n"]
+    blank = build_task("math500", None)
+    assert blank.split_steps("a\n\nb\n \n\nc") == ["a\n\n", "b\n \n\n", "c"]
+    for bad in ("regex:(", "regex:x*", "lines"):
+        with pytest.raises(ConfigError):
+            build_task("math500", None, steps=bad)
+    with pytest.raises(ConfigError, match="unknown options"):
+        build_task("math500", None, colour="red")
+
+
+def test_grade_pool_of_one_problem(math500):
+    task, problems = math500
+    p = next(q for q in problems if q.reference == "\\frac{14}{3}")
+    texts = [p.metadata["solution"], "So $x = \\boxed{\\dfrac{14}{3}}$.",
+             "Hence \\boxed{\\frac{28}{6}}", "I get \\boxed{5}.", "no idea", "\\boxed{14/3}"]
+    samples = [task.prepare(p, i, t) for i, t in enumerate(texts)]
+    grades = task.grade(p, samples)
+    assert [g.correct for g in grades] == [True, True, True, False, False, True]
+    assert len({g.vote_key for g in grades if g.correct}) == 1
+    assert grades[4].vote_key is None and grades[4].details["status"] == "no-answer"
+    assert grades[0].details["grader"].startswith("math-verify ")
+
+
+def test_aime_reference_completion_without_box(shared_data):
+    task = build_task("aime24", shared_data, workers=1)
+    problems = {p.id: p for p in task.load()}
+    assert len(problems) == 30
+    p60 = problems["aime24-60"]
+    assert task.extract(p60.metadata["solution"]) is None
+    completion = task.reference_completions(p60)[0]
+    assert completion.startswith(p60.metadata["solution"].rstrip())
+    assert completion.endswith("$\\boxed{204}$.")
+    p61 = problems["aime24-61"]
+    assert task.reference_completions(p61) == [p61.metadata["solution"]]
+    assert task.extract(p61.metadata["solution"]) == "\\textbf{(113) }"
+
+
+@pytest.mark.parametrize("task_name", ["math500", "aime24"])
+def test_tasks_check_reaches_100_percent(task_name, capsys):
+    status, out, err = run_cli(["tasks", "check", task_name], capsys)
+    assert status == 0, err
+    result = json.loads(out)
+    assert result["pass_rate"] == 1.0 and result["failures"] == []
+
+
+def test_tasks_list_names_math_tasks(capsys):
+    status, out, _ = run_cli(["tasks", "list"], capsys)
+    names = [line.split("\t")[0] for line in out.splitlines()]
+    assert status == 0 and {"math500", "aime24", "prm800k", "synthetic-arith"} <= set(names)
+
+
+def test_missing_and_malformed_files_name_the_file(tmp_path, shared_data):
+    with pytest.raises(InputError, match=r"math500/test\.jsonl"):
+        build_task("math500", tmp_path).load()
+    (tmp_path / "aime24").mkdir()
+    lines = (shared_data / "aime24" / "test.jsonl").read_text().splitlines()
+    bad = json.loads(lines[1])
+    del bad["answer"]
+    (tmp_path / "aime24" / "test.jsonl").write_text(lines[0] + "\n" + json.dumps(bad) + "\n")
+    with pytest.raises(InputError) as info:
+        build_task("aime24", tmp_path).load()
+    assert info.value.line == 2 and info.value.field == "answer"
+    assert str(info.value).startswith(str(tmp_path / "aime24" / "test.jsonl"))
+    (tmp_path / "aime24" / "test.jsonl").write_text(lines[0] + "\n{not json\n")
+    with pytest.raises(InputError, match="malformed JSON") as info:
+        build_task("aime24", tmp_path).load()
+    assert info.value.line == 2
+
+
+def test_no_mirror_and_no_hub_copy_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("PRM_HARNESS_DATA", raising=False)
+    with pytest.raises(InputError, match="no hub copy"):
+        build_task("aime24", None).load()
