@@ -19,6 +19,8 @@ COMMAND_MODULES: list[tuple[str, str]] = [
     ("harness.cli.runs_cmd", "runs"),
     ("harness.cli.grade_cmd", "grade"),
     ("harness.cli.tasks_cmd", "tasks"),
+    ("harness.cli.processbench_cmd", "processbench"),
+    ("harness.cli.prm800k_steps_cmd", "prm800k_steps"),
 ]
 
 

@@ -1,0 +1,160 @@
+"""Step-level evaluation: hand-computed metrics, strict scores files, real-data runs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from helpers import run_cli, write_jsonl
+
+from harness.errors import InputError
+from harness.stepeval import prm800k_steps, processbench
+from harness.stepeval.baselines import baseline_scores
+from harness.stepeval.scores_file import read_step_scores
+from harness.tasks.prm800k import RatedStep, read_rated_steps
+from harness.tasks.processbench import SPLITS, ProcessBenchItem, load_split
+
+
+def _item(item_id: str, label: int, n: int) -> ProcessBenchItem:
+    return ProcessBenchItem(item_id, "toy", "p", tuple(f"s{k}" for k in range(n)), label,
+                            label < 0, "g")
+
+
+TOY = [_item("A", 1, 3), _item("B", -1, 2), _item("C", 0, 2)]
+TOY_SCORES = {"A": [0.9, 0.2, 0.8], "B": [0.7, 0.6], "C": [0.3, 0.9]}
+
+
+def test_first_error_prediction():
+    assert processbench.predicted_first_error([0.9, 0.2, 0.8], 0.5) == 1
+    assert processbench.predicted_first_error([0.9, 0.6], 0.5) == -1
+    assert processbench.predicted_first_error([0.5], 0.5) == -1  # below, not at
+
+
+def test_split_metrics_by_hand():
+    # τ = 0.8: A -> 1 (hit), B -> 0 (false alarm), C -> 0 (hit)
+    m = processbench.split_metrics(TOY, TOY_SCORES, 0.8)
+    assert (m["acc_erroneous"], m["acc_correct"], m["f1"]) == (1.0, 0.0, 0.0)
+    assert m["precision"] == pytest.approx(2 / 3) and m["recall"] == 1.0
+    assert m["f1_pr"] == pytest.approx(0.8)
+    # τ = 0.25: A -> 1 (hit), B -> -1 (right), C -> -1 (miss)
+    m = processbench.split_metrics(TOY, TOY_SCORES, 0.25)
+    assert (m["acc_erroneous"], m["acc_correct"]) == (0.5, 1.0)
+    assert m["f1"] == pytest.approx(2 / 3)
+    assert m["precision"] == 1.0 and m["f1_pr"] == pytest.approx(2 / 3)
+
+
+def test_tau_is_chosen_by_f1():
+    # running minima 0.2 0.3 0.6 0.7 0.9 -> candidates -0.8 .25 .45 .65 .8 1.9; 0.45 is perfect
+    tau, f1 = processbench.choose_tau(TOY, TOY_SCORES)
+    assert tau == pytest.approx(0.45) and f1 == 1.0
+    result = processbench.evaluate({"gsm8k": TOY, "other": TOY[:2]}, TOY_SCORES)
+    assert result["tau"] == pytest.approx(0.45)
+    assert result["splits"]["other"]["f1"] == 1.0
+    fixed = processbench.evaluate({"gsm8k": TOY}, TOY_SCORES, tau=0.8)
+    assert fixed["splits"]["gsm8k"]["f1"] == 0.0 and fixed["tau_selection"] == "given"
+
+
+def test_auroc_by_hand():
+    # pairs: 0.9>0.5, 0.9>0.1, 0.5=0.5 (half), 0.5>0.1 -> 3.5 / 4
+    assert prm800k_steps.auroc(np.array([0.9, 0.5]), np.array([0.5, 0.1])) == 0.875
+    assert prm800k_steps.auroc(np.array([1.0]), np.array([0.0])) == 1.0
+    with pytest.raises(ValueError):
+        prm800k_steps.auroc(np.array([1.0]), np.array([]))
+
+
+def test_prm800k_neutral_options_by_hand():
+    steps = [RatedStep(0, "p", (), "a", 1, False), RatedStep(1, "p", ("a",), "b", -1, False),
+             RatedStep(2, "p", ("a",), "c", 0, True)]
+    scores = {"phase1_test-0": [0.8], "phase1_test-1": [0.9, 0.3],
+              "phase1_test-2": [0.9, 0.6]}
+    excl = prm800k_steps.evaluate(steps, scores)
+    assert (excl["n"], excl["n_neutral"], excl["auroc"], excl["accuracy"]) == (2, 1, 1.0, 1.0)
+    pos = prm800k_steps.evaluate(steps, scores, neutral="positive")
+    assert pos["auroc"] == 1.0 and pos["accuracy"] == 1.0 and pos["n_good"] == 2
+    neg = prm800k_steps.evaluate(steps, scores, neutral="negative", threshold=0.7)
+    # good 0.8 vs bad {0.3, 0.6}: AUROC 1; at 0.7 all three right
+    assert neg["auroc"] == 1.0 and neg["accuracy"] == 1.0 and neg["n_bad"] == 2
+    neg_low = prm800k_steps.evaluate(steps, scores, neutral="negative", threshold=0.5)
+    assert neg_low["accuracy"] == pytest.approx(2 / 3)
+
+
+def test_scores_file_is_strict(tmp_path):
+    n_steps = {"a": 2, "b": 1}
+    good = write_jsonl(tmp_path / "ok.jsonl", [{"id": "a", "step_scores": [0.1, 1]},
+                                               {"id": "b", "step_scores": [0.5]}])
+    assert read_step_scores(good, n_steps) == {"a": [0.1, 1.0], "b": [0.5]}
+    bad_rows = {
+        "count": ([{"id": "a", "step_scores": [0.1]}], 1, "step_scores"),
+        "unknown": ([{"id": "z", "step_scores": [0.1]}], 1, "id"),
+        "bool": ([{"id": "b", "step_scores": [True]}], 1, "step_scores"),
+        "extra": ([{"id": "b", "step_scores": [0.1], "prm": "x"}], 1, "prm"),
+        "dup": ([{"id": "b", "step_scores": [0.1]}, {"id": "b", "step_scores": [0.2]}], 2,
+                "id"),
+    }
+    for name, (rows, line, field) in bad_rows.items():
+        path = write_jsonl(tmp_path / f"{name}.jsonl", rows)
+        with pytest.raises(InputError) as info:
+            read_step_scores(path, n_steps)
+        assert (info.value.line, info.value.field) == (line, field), name
+    nan = write_jsonl(tmp_path / "nan.jsonl", ['{"id": "b", "step_scores": [NaN]}'])
+    with pytest.raises(InputError, match="NaN"):
+        read_step_scores(nan, n_steps)
+    missing = write_jsonl(tmp_path / "missing.jsonl", [{"id": "b", "step_scores": [0.5]}])
+    with pytest.raises(InputError, match="1 of 2 items have no scores"):
+        read_step_scores(missing, n_steps)
+
+
+def test_label_oracle_is_perfect_on_real_processbench(shared_data):
+    splits = {s: load_split(s, shared_data)[0] for s in SPLITS}
+    assert [len(v) for v in splits.values()] == [400, 1000, 1000, 1000]
+    oracle = {it.id: [0.0 if k == it.label else 1.0 for k in range(len(it.steps))]
+              for items in splits.values() for it in items}
+    result = processbench.evaluate(splits, oracle)
+    assert 0.0 < result["tau"] <= 1.0
+    assert all(m["f1"] == 1.0 and m["f1_pr"] == 1.0 for m in result["splits"].values())
+    # 207 erroneous / 193 correct (PROVENANCE.md calls 207 the count of -1: it is not)
+    assert [result["splits"][s]["n_correct"] for s in SPLITS] == [193, 406, 339, 241]
+
+
+def test_rating_oracle_and_baselines_on_real_prm800k(shared_data):
+    steps, source = read_rated_steps(shared_data)
+    rated = prm800k_steps.rated_items(steps)
+    assert len(steps) == 5449 and len(rated) == 5082 and source["source"] == "mirror"
+    oracle = {prm800k_steps.item_id(s): [0.5] * len(s.previous) + [(s.rating + 1) / 2]
+              for s in rated}
+    result = prm800k_steps.evaluate(rated, oracle)
+    assert (result["n_good"], result["n_bad"], result["n_neutral"]) == (2245, 1970, 867)
+    assert result["auroc"] == 1.0 and result["accuracy"] == 1.0
+    rnd = {prm800k_steps.item_id(s): baseline_scores("random", prm800k_steps.item_id(s),
+                                                      [*s.previous, s.step]) for s in rated}
+    assert 0.45 < prm800k_steps.evaluate(rated, rnd)["auroc"] < 0.55
+
+
+def test_random_baseline_is_seeded_per_item():
+    a = baseline_scores("random", "x", ["s", "t"], seed=1)
+    assert a == baseline_scores("random", "x", ["s", "t"], seed=1)
+    assert a != baseline_scores("random", "y", ["s", "t"], seed=1)
+    assert baseline_scores("length", "x", ["a" * 500]) == [0.5]
+
+
+def test_processbench_cli_end_to_end(tmp_path, capsys, shared_data):
+    items = tmp_path / "items.jsonl"
+    status, out, err = run_cli(["processbench", "items", items, "--split", "gsm8k"], capsys)
+    assert status == 0, err
+    rows = [json.loads(x) for x in items.read_text().splitlines()]
+    assert len(rows) == 400 and rows[0]["id"] == "gsm8k-0" and "label" not in rows[0]
+    scores = tmp_path / "scores.jsonl"
+    write_jsonl(scores, [{"id": r["id"], "step_scores": [1.0 / (1 + len(s) / 500)
+                                                         for s in r["steps"]]} for r in rows])
+    status, out, err = run_cli(["processbench", "eval", scores, "--split", "gsm8k"], capsys)
+    assert status == 0, err
+    from_file = json.loads(out)
+    status, out, _ = run_cli(["processbench", "baseline", "length", tmp_path / "b.jsonl",
+                              "--split", "gsm8k"], capsys)
+    status, out, _ = run_cli(["processbench", "eval", tmp_path / "b.jsonl", "--split",
+                              "gsm8k"], capsys)
+    assert json.loads(out)["splits"] == from_file["splits"]
+    write_jsonl(scores, [{"id": r["id"], "step_scores": [0.5]} for r in rows[:1]])
+    status, _, err = run_cli(["processbench", "eval", scores, "--split", "gsm8k"], capsys)
+    assert status == 2 and "scores for" in err and "line 1" not in err
