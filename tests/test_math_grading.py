@@ -66,12 +66,16 @@ def test_voting_classes_and_keys(grader):
     verdicts = grader.grade("\\frac{1}{2}", answers)
     assert [v.correct for v in verdicts] == [True, True, True, False, False, False, False, False]
     keys = [v.vote_key for v in verdicts]
-    assert keys[0] == keys[1] == keys[2] == "0.5"  # first member in (length, text) order
+    assert keys[0] == keys[1] == keys[2] == "1/2"  # integers, then fractions, then the rest
     assert keys[3] == keys[4] == keys[5] == "3"  # the integer literal leads its class
     assert keys[6] is None and verdicts[6].status == "no-answer"
     assert keys[7] == "7"
     statuses = [v.status for v in grader.grade("3", ["03", "3", "\\frac{6}{2}"])]
-    assert statuses == ["integer", "exact", "ok"]
+    assert statuses == ["rational", "exact", "rational"]
+    # exact arithmetic on rational literals; decimals go to math-verify
+    fast = grader.grade("\\frac{1}{1000000}", ["\\frac{1}{1000001}", "0.000001", "2/2000000"])
+    assert [(v.correct, v.status) for v in fast] == [(False, "rational"), (True, "ok"),
+                                                     (True, "rational")]
 
 
 def test_vote_keys_do_not_depend_on_pool_order(grader):
@@ -142,5 +146,5 @@ def test_results_are_cached_by_content(tmp_path, pool):
     first = g.grade("\\frac{1}{2}", ["0.5", "1/3"])
     assert len(g.cache) == 1
     again = MathGrader(pool=pool, cache=ResultCache(path))  # a new process would do this
-    assert again.cache.get(g._cache_key("\\frac{1}{2}", ["0.5", "1/3"])) is not None
+    assert again.cache.get(g._cache_key("\\frac{1}{2}", ["1/3", "0.5"])) is not None
     assert again.grade("\\frac{1}{2}", ["1/3", "0.5"])[::-1] == first

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import run_cli
+from helpers import run_cli, write_jsonl
 
 from harness.build import build_task
 from harness.errors import ConfigError, InputError
@@ -131,3 +131,24 @@ def test_no_mirror_and_no_hub_copy_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("PRM_HARNESS_DATA", raising=False)
     with pytest.raises(InputError, match="no hub copy"):
         build_task("aime24", None).load()
+
+
+def test_grade_command_on_math500(tmp_path, capsys, shared_data):
+    rows = [  # golds: (3, pi/2) in \left( \right), and \frac{3}{2}
+        {"problem_id": "test/precalculus/807.json", "completion": "So \\boxed{(3, \\pi/2)}."},
+        {"problem_id": "test/algebra/1265.json", "completion": "thus $\\boxed{\\dfrac{3}{2}}$"},
+        {"problem_id": "test/algebra/1265.json", "completion": "no box here"},
+        {"problem_id": "test/algebra/1265.json", "completion": "\\boxed{1.5}"},
+        {"problem_id": "test/algebra/1265.json", "completion": "\\boxed{2/3}"},
+    ]
+    samples = write_jsonl(tmp_path / "samples.jsonl", rows)
+    out = tmp_path / "graded.jsonl"
+    status, stdout, err = run_cli(["grade", "math500", samples, "--out", out], capsys)
+    assert status == 0, err
+    graded = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [g["correct"] for g in graded] == [True, True, False, True, False]
+    assert graded[2]["answer"] is None and graded[2]["vote_key"] is None
+    assert graded[2]["detail"]["status"] == "no-answer"
+    assert graded[1]["vote_key"] == graded[3]["vote_key"] != graded[4]["vote_key"]
+    assert graded[1]["detail"]["grader"].startswith("math-verify")
+    assert json.loads(stdout)["accuracy"] == 3 / 5

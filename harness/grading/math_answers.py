@@ -3,14 +3,17 @@
 ``MathGrader.grade(gold, answers)`` judges a whole pool of one problem at once, because the
 voting classes need the pool:
 
-- Distinct answer strings are ordered (integer literals first, then shorter, then
-  lexicographic); that order makes every result a function of the *set* of answers.
+- Distinct answer strings are ordered (integer literals first, then integer fractions, then
+  shorter, then lexicographic); that order makes every result a function of the *set* of
+  answers.
 - Correct means math-verify's ``verify(gold, answer)`` is true (gold first: the comparison
-  is not symmetric). Fast paths that agree with math-verify skip the worker: the same
-  string as the gold answer, and two integer literals (``"025"`` equals ``"25"``).
+  is not symmetric). Fast paths skip the worker: the same string as the gold answer, and
+  two exact rational literals (integers and integer fractions: ``"025"`` equals ``"25"``,
+  ``"\\frac{4}{2}"`` equals ``"2"``), compared exactly. (math-verify rounds to 6 decimals,
+  so it would call 1/1000000 and 1/1000001 equal; exact comparison does not.)
 - Voting classes: every correct answer joins the gold's class; a wrong answer joins the
   first wrong class whose representative (first member) math-verify finds equivalent, else
-  starts a new one. Two different integer literals are never equivalent. So ``\\frac12``,
+  starts a new one. Two different rational literals are never equivalent. So ``\\frac12``,
   ``0.5`` and ``1/2`` vote together. ``vote_key`` is the class's first member, so it is one
   of the pool's own answers, never the gold string.
 - Integer mode (AIME): the gold must be an integer; an integer-literal answer is compared as
@@ -30,6 +33,7 @@ import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from fractions import Fraction
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -40,7 +44,7 @@ from harness.store.keys import key_of
 
 GRADER_NAME = "math-verify"
 #: bump whenever a rule in this module changes (invalidates cached results)
-RULES_VERSION = 1
+RULES_VERSION = 2
 _UNSTABLE = {"timeout", "killed", "error"}
 
 _INTEGER = re.compile(r"[+-]?\d+")
@@ -62,18 +66,46 @@ def integer_value(answer: str) -> int | None:
     return int(text)
 
 
+_FRACTION = re.compile(r"(-?)\\[dt]?frac\s*(?:\{\s*(\d+)\s*\}|(\d))\s*(?:\{\s*(\d+)\s*\}|(\d))")
+_SLASH = re.compile(r"(-?\d+)\s*/\s*(\d+)")
+
+
+def rational_value(answer: str) -> Fraction | None:
+    """The exact number an integer or integer-fraction literal is (``"\\frac{3}{2}"``,
+    ``"-\\dfrac12"``, ``"3/2"``, ``"025"``), else None. Decimals are not included: math-verify
+    compares them to fractions after rounding, which exact arithmetic would not reproduce."""
+    whole = integer_value(answer)
+    if whole is not None:
+        return Fraction(whole)
+    text = answer.strip()
+    if len(text) > 60:
+        return None
+    match = _FRACTION.fullmatch(text)
+    if match:
+        sign, num_braced, num_digit, den_braced, den_digit = match.groups()
+        num, den = int(num_braced or num_digit), int(den_braced or den_digit)
+    else:
+        match = _SLASH.fullmatch(text)
+        if not match:
+            return None
+        sign, num, den = "", int(match.group(1)), int(match.group(2))
+    if den == 0:
+        return None
+    return Fraction(-num if sign else num, den)
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The judgement of one answer: correctness, voting class, and how it was reached."""
 
     correct: bool
     vote_key: str | None
-    status: str  # exact | integer | ok | unparsed | timeout | killed | error | no-answer
+    status: str  # exact | rational | ok | unparsed | timeout | killed | error | no-answer
     reason: str | None = None
 
 
-def _order_key(answer: str) -> tuple[bool, int, str]:
-    return (integer_value(answer) is None, len(answer), answer)
+def _order_key(answer: str) -> tuple[bool, bool, int, str]:
+    return (integer_value(answer) is None, rational_value(answer) is None, len(answer), answer)
 
 
 class MathGrader:
@@ -145,15 +177,15 @@ class MathGrader:
 
     def _compute(self, gold: str, distinct: list[str]) -> list[list[Any]]:
         """Rows [class index, correct, status, reason], one per distinct answer, in order."""
-        gold_int = integer_value(gold)
+        gold_value = rational_value(gold)
         verdicts: dict[str, tuple[bool, str, str | None]] = {}
         to_verify = []
         for answer in distinct:
-            answer_int = integer_value(answer)
+            value = rational_value(answer)
             if answer == gold:
                 verdicts[answer] = (True, "exact", None)
-            elif answer_int is not None and gold_int is not None:
-                verdicts[answer] = (answer_int == gold_int, "integer", None)
+            elif value is not None and gold_value is not None:
+                verdicts[answer] = (value == gold_value, "rational", None)
             else:
                 to_verify.append(answer)
         with self.pool.worker() as worker:
@@ -167,24 +199,24 @@ class MathGrader:
         class_of: dict[str, int] = {}
         reps: list[str] = []  # first member of each class
         gold_class: int | None = None
-        by_integer: dict[int, int] = {}
+        by_value: dict[Fraction, int] = {}
         notes: dict[str, str] = {}
         for answer in distinct:
-            value = integer_value(answer)
+            value = rational_value(answer)
             if verdicts[answer][0]:
                 if gold_class is None:
                     gold_class = len(reps)
                     reps.append(answer)
                 class_of[answer] = gold_class
                 continue
-            if value is not None and value in by_integer:
-                class_of[answer] = by_integer[value]
+            if value is not None and value in by_value:
+                class_of[answer] = by_value[value]
                 continue
             slow = verdicts[answer][1] in _UNSTABLE
             candidates = [] if slow else [
                 i for i, rep in enumerate(reps)
                 if i != gold_class and verdicts[rep][1] not in _UNSTABLE
-                and not (value is not None and integer_value(rep) is not None)]
+                and not (value is not None and rational_value(rep) is not None)]
             found = -1
             if candidates:
                 reply = worker.run([{"op": "first", "pred": answer,
@@ -202,7 +234,7 @@ class MathGrader:
                 reps.append(answer)
             class_of[answer] = found
             if value is not None:
-                by_integer.setdefault(value, found)
+                by_value.setdefault(value, found)
         rows = []
         for answer in distinct:
             correct, status, reason = verdicts[answer]
