@@ -158,3 +158,25 @@ def test_processbench_cli_end_to_end(tmp_path, capsys, shared_data):
     write_jsonl(scores, [{"id": r["id"], "step_scores": [0.5]} for r in rows[:1]])
     status, _, err = run_cli(["processbench", "eval", scores, "--split", "gsm8k"], capsys)
     assert status == 2 and "scores for" in err and "line 1" not in err
+
+
+def test_prm800k_steps_cli_end_to_end(tmp_path, capsys, shared_data):
+    status, out, err = run_cli(["prm800k-steps", "items", tmp_path / "items.jsonl"], capsys)
+    assert status == 0, err
+    assert json.loads(out)["items"] == 5082
+    first = json.loads((tmp_path / "items.jsonl").read_text().splitlines()[0])
+    assert set(first) == {"id", "problem", "steps"}
+    scores = tmp_path / "len.jsonl"
+    status, _, err = run_cli(["prm800k-steps", "baseline", "length", scores], capsys)
+    assert status == 0, err
+    status, out, err = run_cli(["prm800k-steps", "eval", scores, "--neutral", "negative",
+                                "--out", tmp_path / "r.json"], capsys)
+    assert status == 0, err
+    result = json.loads(out)
+    assert result == json.loads((tmp_path / "r.json").read_text())
+    assert (result["n"], result["n_bad"], result["neutral"]) == (5082, 1970 + 867, "negative")
+    steps, _ = read_rated_steps(shared_data)
+    rated = prm800k_steps.rated_items(steps)
+    direct = {prm800k_steps.item_id(s): baseline_scores("length", "", [*s.previous, s.step])
+              for s in rated}
+    assert result["auroc"] == prm800k_steps.evaluate(rated, direct, neutral="negative")["auroc"]

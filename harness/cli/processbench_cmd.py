@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
+from harness.cli.stepeval_common import (
+    DATA_DIR,
+    baseline_arguments,
+    emit_result,
+    write_baseline,
+    write_items,
+)
 from harness.data import resolve_data_dir
 from harness.errors import InputError
-from harness.store.atomic import write_bytes, write_text
-from harness.store.jsonl import render_jsonl
 
-_DATA_DIR = click.option("--data-dir", type=click.Path(path_type=Path), default=None,
-                         help="Mirror folder (default: $PRM_HARNESS_DATA).")
 _SPLITS = click.option("--split", "splits", multiple=True,
                        help="Split(s) to use (default: all four).")
 
@@ -35,34 +37,26 @@ def processbench() -> None:
 
 @processbench.command("items")
 @click.argument("out", type=click.Path(path_type=Path))
-@_DATA_DIR
+@DATA_DIR
 @_SPLITS
 def items(out: Path, data_dir: Path | None, splits: tuple[str, ...]) -> None:
     """Write OUT: one line per item (id, split, problem, steps) for a PRM to score."""
     loaded, _ = _load(data_dir, splits)
-    rows = [{"id": it.id, "split": it.split, "problem": it.problem, "steps": list(it.steps)}
-            for split_items in loaded.values() for it in split_items]
-    write_bytes(out, render_jsonl(rows))
-    click.echo(json.dumps({"items": len(rows), "out": str(out)}))
+    write_items(out, [{"id": it.id, "split": it.split, "problem": it.problem,
+                       "steps": list(it.steps)}
+                      for split_items in loaded.values() for it in split_items])
 
 
 @processbench.command("baseline")
-@click.argument("name", type=click.Choice(["random", "length"]))
-@click.argument("out", type=click.Path(path_type=Path))
-@click.option("--seed", default=0, show_default=True)
-@_DATA_DIR
+@baseline_arguments
+@DATA_DIR
 @_SPLITS
 def baseline(name: str, out: Path, seed: int, data_dir: Path | None,
              splits: tuple[str, ...]) -> None:
     """Write a step-scores file OUT from a model-free baseline scorer."""
-    from harness.stepeval.baselines import baseline_scores
-
     loaded, _ = _load(data_dir, splits)
-    rows = [{"id": it.id, "step_scores": baseline_scores(name, it.id, it.steps, seed)}
-            for split_items in loaded.values() for it in split_items]
-    write_bytes(out, render_jsonl(rows))
-    click.echo(json.dumps({"baseline": name, "seed": seed, "items": len(rows),
-                           "out": str(out)}))
+    write_baseline(name, seed, out, ((it.id, it.steps) for split_items in loaded.values()
+                                     for it in split_items))
 
 
 @processbench.command("eval")
@@ -72,7 +66,7 @@ def baseline(name: str, out: Path, seed: int, data_dir: Path | None,
 @click.option("--tau-split", default="gsm8k", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Also write the result JSON here.")
-@_DATA_DIR
+@DATA_DIR
 @_SPLITS
 def evaluate_cmd(scores: Path, tau: float | None, tau_split: str, out: Path | None,
                  data_dir: Path | None, splits: tuple[str, ...]) -> None:
@@ -86,8 +80,5 @@ def evaluate_cmd(scores: Path, tau: float | None, tau_split: str, out: Path | No
     n_steps = {it.id: len(it.steps) for split_items in loaded.values() for it in split_items}
     step_scores = read_step_scores(scores, n_steps)
     result = evaluate(loaded, step_scores, tau=tau, tau_split=tau_split)
-    result = {"benchmark": "processbench", "scores": str(scores), "sources": sources, **result}
-    line = json.dumps(result)
-    if out is not None:
-        write_text(out, line + "\n")
-    click.echo(line)
+    emit_result({"benchmark": "processbench", "scores": str(scores), "sources": sources,
+                 **result}, out)
