@@ -95,7 +95,7 @@ def test_aime_reference_completion_without_box(shared_data):
     assert task.extract(p61.metadata["solution"]) == "\\textbf{(113) }"
 
 
-@pytest.mark.parametrize("task_name", ["math500", "aime24"])
+@pytest.mark.parametrize("task_name", ["math500", "aime24", "prm800k"])
 def test_tasks_check_reaches_100_percent(task_name, capsys):
     status, out, err = run_cli(["tasks", "check", task_name], capsys)
     assert status == 0, err
