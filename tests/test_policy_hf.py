@@ -42,7 +42,8 @@ def pol(tiny_policy_dir: str) -> Any:
 
 def argmax_loop(tok: Any, model: Any, messages: list, prefix: str, max_tokens: int,
                 stop: str | None = None) -> tuple[str, int, int]:
-    """Greedy decoding by hand: (text, prompt tokens, completion tokens)."""
+    """Greedy decoding by hand: (text, prompt tokens, completion tokens). A character whose
+    bytes are cut off at the end is left out (the policies' documented rule, vLLM's too)."""
     text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     ids = tok(text + prefix, add_special_tokens=False)["input_ids"]
     generated: list[int] = []
@@ -51,12 +52,13 @@ def argmax_loop(tok: Any, model: Any, messages: list, prefix: str, max_tokens: i
             logits = model(torch.tensor([ids + generated])).logits[0, -1]
             generated.append(int(logits.argmax()))
             if generated[-1] == tok.eos_token_id:
-                return tok.decode(generated[:-1], skip_special_tokens=True), len(ids), \
-                    len(generated)
+                text = tok.decode(generated[:-1], skip_special_tokens=True)
+                return text.rstrip("\ufffd"), len(ids), len(generated)
             out = tok.decode(generated, skip_special_tokens=True)
             if stop is not None and stop in out:
                 return out[:out.index(stop) + len(stop)], len(ids), len(generated)
-    return tok.decode(generated, skip_special_tokens=True), len(ids), len(generated)
+    text = tok.decode(generated, skip_special_tokens=True)
+    return text.rstrip("\ufffd"), len(ids), len(generated)
 
 
 def test_greedy_equals_a_plain_argmax_loop(pol: Any, reference: tuple) -> None:
