@@ -4,11 +4,14 @@ they feed a model the same token ids."""
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
+from harness.interfaces import Completion, SamplingParams
+from harness.models.policies.base import LedgerPolicy, check_params, check_step_args
 from harness.types import Message
 
 
@@ -60,3 +63,28 @@ def encode_prompt(tokenizer: Any, text: str) -> list[int]:
     are added (what vLLM's own chat path does)."""
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     return list(ids)
+
+
+class TemplatePolicy(LedgerPolicy):
+    """A local-model policy: renders prompts here, then generates from the text."""
+
+    tokenizer: Any
+    chat_template: str | None
+
+    def sample(self, prompts: Sequence[list[Message]], params: SamplingParams
+               ) -> list[list[Completion]]:
+        check_params(params)
+        return self._run(render_prompts(self.tokenizer, prompts, None, self.chat_template),
+                         params, is_step=False)
+
+    def step(self, prompts: Sequence[list[Message]], prefixes: Sequence[str],
+             params: SamplingParams) -> list[list[Completion]]:
+        check_params(params)
+        check_step_args(prompts, prefixes, params)
+        return self._run(render_prompts(self.tokenizer, prompts, prefixes, self.chat_template),
+                         params, is_step=True)
+
+    @abstractmethod
+    def _run(self, texts: list[str], params: SamplingParams, is_step: bool
+             ) -> list[list[Completion]]:
+        """``params.n`` completions for each rendered prompt text."""

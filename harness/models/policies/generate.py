@@ -4,7 +4,8 @@ the extracted answer from the task), plus the provenance that goes with the pool
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -24,15 +25,16 @@ from harness.types import Problem, Sample
 
 def generate_pool(task: Task, problems: Sequence[Problem], policy: Policy,
                   params: SamplingParams, prompt_style: str = "default",
-                  chunk_size: int = 64) -> list[Sample]:
+                  chunk_size: int = 64, progress: bool = True) -> list[Sample]:
     """``params.n`` samples for every problem, in problem order then sample order.
 
-    Problems go to the policy ``chunk_size`` at a time (one progress tick each); a policy
-    that answers with the wrong number of prompts or samples is an error, never padded.
+    Problems go to the policy ``chunk_size`` at a time (a progress bar ticks per chunk
+    unless ``progress`` is off, e.g. inside the runner's own bar); a policy that answers
+    with the wrong number of prompts or samples is an error, never padded.
     """
     samples: list[Sample] = []
     chunks = [problems[i:i + chunk_size] for i in range(0, len(problems), chunk_size)]
-    with bar(f"generating {task.name}", total=len(problems)) as advance:
+    with _progress(progress, f"generating {task.name}", len(problems)) as advance:
         for chunk in chunks:
             prompts = [task.prompt(p, prompt_style) for p in chunk]
             completions = policy.sample(prompts, params)
@@ -51,6 +53,15 @@ def generate_pool(task: Task, problems: Sequence[Problem], policy: Policy,
                     samples.append(sample)
             advance(len(chunk))
     return samples
+
+
+@contextmanager
+def _progress(enabled: bool, label: str, total: int) -> Iterator[Callable[[int], None]]:
+    if not enabled:
+        yield lambda n: None
+        return
+    with bar(label, total=total) as advance:
+        yield advance
 
 
 def pool_provenance(task: Task, problems: Sequence[Problem], policy: Policy,

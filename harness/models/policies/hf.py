@@ -18,15 +18,8 @@ from typing import Any
 from harness.errors import ConfigError
 from harness.interfaces import Completion, SamplingParams
 from harness.models.model_files import folder_identity
-from harness.models.policies.base import (
-    LedgerPolicy,
-    check_params,
-    check_step_args,
-    first_stop,
-    request_seed,
-)
-from harness.models.policies.chat import load_tokenizer, read_chat_template, render_prompts
-from harness.types import Message
+from harness.models.policies.base import first_stop, request_seed
+from harness.models.policies.chat import TemplatePolicy, load_tokenizer, read_chat_template
 
 # settings SamplingParams does not carry, pinned to "no effect" (the model's own
 # generation_config is replaced by a blank one, whose global defaults hold top_k=50)
@@ -35,7 +28,7 @@ NEUTRAL = {"top_k": 0, "typical_p": 1.0, "repetition_penalty": 1.0, "num_beams":
 DTYPES = ("float32", "bfloat16", "float16")
 
 
-class HfPolicy(LedgerPolicy):
+class HfPolicy(TemplatePolicy):
     """Registered as policy ``hf``."""
 
     backend = "hf"
@@ -84,20 +77,7 @@ class HfPolicy(LedgerPolicy):
             raise ConfigError(f"hf policy: {self.model_source} names no eos token")
         return list(configured) if isinstance(configured, (list, tuple)) else [configured]
 
-    # -- the Policy interface -----------------------------------------------------------
-
-    def sample(self, prompts: Sequence[list[Message]], params: SamplingParams
-               ) -> list[list[Completion]]:
-        check_params(params)
-        return self._run(render_prompts(self.tokenizer, prompts, None, self.chat_template),
-                         params, is_step=False)
-
-    def step(self, prompts: Sequence[list[Message]], prefixes: Sequence[str],
-             params: SamplingParams) -> list[list[Completion]]:
-        check_params(params)
-        check_step_args(prompts, prefixes, params)
-        return self._run(render_prompts(self.tokenizer, prompts, prefixes, self.chat_template),
-                         params, is_step=True)
+    # -- the Policy interface (sample and step: TemplatePolicy) ---------------------------
 
     def identity(self) -> dict[str, Any]:
         import torch

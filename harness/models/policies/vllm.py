@@ -12,24 +12,19 @@ beyond the named ones go in ``engine_options``.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from harness.errors import ConfigError
 from harness.interfaces import Completion, SamplingParams
 from harness.models.model_files import folder_identity
 from harness.models.policies.base import (
-    LedgerPolicy,
-    check_params,
-    check_step_args,
     request_seed,
     step_finish,
 )
-from harness.models.policies.chat import encode_prompt, read_chat_template, render_prompts
-from harness.types import Message
+from harness.models.policies.chat import TemplatePolicy, encode_prompt, read_chat_template
 
 
-class VllmPolicy(LedgerPolicy):
+class VllmPolicy(TemplatePolicy):
     """Registered as policy ``vllm``."""
 
     backend = "vllm"
@@ -68,20 +63,7 @@ class VllmPolicy(LedgerPolicy):
 
         return str(current_platform.device_type)
 
-    # -- the Policy interface -----------------------------------------------------------
-
-    def sample(self, prompts: Sequence[list[Message]], params: SamplingParams
-               ) -> list[list[Completion]]:
-        check_params(params)
-        return self._run(render_prompts(self.tokenizer, prompts, None, self.chat_template),
-                         params, is_step=False)
-
-    def step(self, prompts: Sequence[list[Message]], prefixes: Sequence[str],
-             params: SamplingParams) -> list[list[Completion]]:
-        check_params(params)
-        check_step_args(prompts, prefixes, params)
-        return self._run(render_prompts(self.tokenizer, prompts, prefixes, self.chat_template),
-                         params, is_step=True)
+    # -- the Policy interface (sample and step: TemplatePolicy) ---------------------------
 
     def identity(self) -> dict[str, Any]:
         import torch
