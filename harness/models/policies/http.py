@@ -13,6 +13,10 @@
   at the delimiter cannot be told from a finished solution and the call fails. On the chat
   endpoint a step continues the assistant message (``continue_final_message``, a vLLM /
   SGLang extension), so it needs ``chat_prefill=True`` to say the server supports it.
+- A vLLM server fills the sampling fields a request leaves out from the model folder's
+  generation_config.json (repetition_penalty, top_k, min_p...), so the request pins them to
+  "no effect" (``pin_sampling=True``: top_k=-1, min_p=0, repetition_penalty=1, which vLLM
+  and SGLang accept); set it false for a server that rejects those fields (api.openai.com).
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ from harness.models.policies.chat import load_tokenizer, read_chat_template, ren
 from harness.types import Message
 
 ENDPOINTS = {"chat": "/chat/completions", "completions": "/completions"}
+STANDARD_NEUTRAL = {"presence_penalty": 0.0, "frequency_penalty": 0.0}
+EXTENSION_NEUTRAL = {"top_k": -1, "min_p": 0.0, "repetition_penalty": 1.0}
 
 
 class HttpPolicy(LedgerPolicy):
@@ -51,7 +57,7 @@ class HttpPolicy(LedgerPolicy):
                  n_in_request: bool = False, chat_prefill: bool = False,
                  tokenizer: str | None = None, chat_template: str | None = None,
                  api_key_env: str | None = None, params: int | None = None,
-                 extra_body: dict[str, Any] | None = None) -> None:
+                 pin_sampling: bool = True, extra_body: dict[str, Any] | None = None) -> None:
         if endpoint not in ENDPOINTS:
             raise ConfigError(f"http policy: endpoint must be one of {sorted(ENDPOINTS)}, "
                               f"got {endpoint!r}")
@@ -71,7 +77,7 @@ class HttpPolicy(LedgerPolicy):
                                  RetryPolicy(max_retries, backoff_s, max_backoff_s), headers)
         self.model, self.revision, self.endpoint = model, revision, endpoint
         self.concurrency, self.n_in_request = concurrency, n_in_request
-        self.chat_prefill = chat_prefill
+        self.chat_prefill, self.pin_sampling = chat_prefill, pin_sampling
         self.extra_body = dict(extra_body or {})
         self.tokenizer_source = tokenizer
         self.chat_template = read_chat_template(chat_template)
@@ -99,7 +105,8 @@ class HttpPolicy(LedgerPolicy):
     def identity(self) -> dict[str, Any]:
         return {"backend": self.backend, "model": self.model, "revision": self.revision,
                 "endpoint": self.endpoint, "n_in_request": self.n_in_request,
-                "chat_prefill": self.chat_prefill, "tokenizer": self.tokenizer_source,
+                "chat_prefill": self.chat_prefill, "pin_sampling": self.pin_sampling,
+                "tokenizer": self.tokenizer_source,
                 "chat_template_override": self.chat_template is not None,
                 "extra_body": self.extra_body, "served_models": sorted(self._served),
                 "client": {**self.client.settings(), "concurrency": self.concurrency},
@@ -113,6 +120,8 @@ class HttpPolicy(LedgerPolicy):
         """The request bodies for one prompt: one with ``n``, or n with one sample each."""
         body: dict[str, Any] = {"model": self.model, "temperature": params.temperature,
                                 "top_p": params.top_p, "max_tokens": params.max_tokens,
+                                **STANDARD_NEUTRAL,
+                                **(EXTENSION_NEUTRAL if self.pin_sampling else {}),
                                 **self.extra_body}
         if self.endpoint == "chat":
             body["messages"] = list(messages)
