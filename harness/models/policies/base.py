@@ -75,6 +75,7 @@ class LedgerPolicy(Policy):
     """A Policy whose ``compute()`` is a ComputeLedger; ``compute_calls()`` lists calls."""
 
     backend: str = ""
+    seed_rule: str = SEED_RULE
 
     def __init__(self, params: int | None = None, device: str = "cpu") -> None:
         self.ledger = ComputeLedger(params=params, device=device)
@@ -87,4 +88,4 @@ class LedgerPolicy(Policy):
 
     def ledger_identity(self) -> dict[str, Any]:
         return {"params": self.ledger.params, "device": self.ledger.device,
-                "flops_method": FLOPS_METHOD, "seed_rule": SEED_RULE}
+                "flops_method": FLOPS_METHOD, "seed_rule": self.seed_rule}

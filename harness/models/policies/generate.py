@@ -13,7 +13,6 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.interfaces import Policy, SamplingParams, Task
 from harness.models.compute import FLOPS_METHOD
-from harness.models.policies.base import request_seed
 from harness.progress import bar
 from harness.store.atomic import write_bytes
 from harness.store.jsonl import render_jsonl
@@ -79,7 +78,7 @@ def pool_provenance(task: Task, problems: Sequence[Problem], policy: Policy,
         "policy": policy_spec,
         "policy_identity": identity,
         "sampling": asdict(params),
-        "seeds": {"seed": params.seed, "request_seed": request_seed(params.seed),
+        "seeds": {"seed": params.seed,
                   "rule": identity.get("seed_rule", "the policy's own (see policy_identity)")},
         "compute": {**asdict(policy.compute()), "flops_method": FLOPS_METHOD},
         "compute_calls": calls() if callable(calls) else None,

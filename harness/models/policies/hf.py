@@ -32,6 +32,9 @@ class HfPolicy(TemplatePolicy):
     """Registered as policy ``hf``."""
 
     backend = "hf"
+    seed_rule = ("torch.manual_seed(request seed + index of the batch's first prompt) before "
+                 "each batch of batch_size prompts; request seed = first 31 bits of "
+                 "sha256(['policy-seed', seed])")
 
     def __init__(self, model: str, revision: str | None = None, tokenizer: str | None = None,
                  dtype: str = "float32", device: str = "cpu", batch_size: int = 8,

@@ -103,6 +103,7 @@ class ReplayPolicy(LedgerPolicy):
     """Registered as policy ``replay``."""
 
     backend = "replay"
+    seed_rule = "ignored: samples are served in pool order"
 
     def __init__(self, pool: str | Path, task: str | Task, data_dir: str | Path | None = None,
                  task_options: dict[str, Any] | None = None, prompt_style: str = "default"
@@ -175,7 +176,7 @@ class ReplayPolicy(LedgerPolicy):
     def identity(self) -> dict[str, Any]:
         return {"backend": self.backend, "pool": str(self.pool_path),
                 "pool_sha256": file_sha256(self.pool_path), "task": self.task.identity(),
-                "prompt_style": self.prompt_style, "seed": "ignored (pool order)",
+                "prompt_style": self.prompt_style,
                 "token_counts": "stored" if self.stored_counts else REGEX_COUNT,
                 "step_token_counts": REGEX_COUNT, **self.ledger_identity()}
 
