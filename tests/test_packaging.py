@@ -46,3 +46,12 @@ def test_demo_command_writes_a_report(tmp_path):
     assert [r["prm"] for r in rows] == ["sim-oracle", "sim-noisy-2.5", "sim-noisy-5"]
     assert rows[0]["bellman_error"] < 1e-12 < rows[1]["bellman_error"] < rows[2]["bellman_error"]
     assert "report: " in result.stdout
+    compare = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "compare", str(report.parent), "sim-oracle",
+         "sim-noisy-5", "--json"], capture_output=True, text=True, timeout=120)
+    assert compare.returncode == 0, compare.stderr
+    rows = {r["metric"]: r for r in json.loads(compare.stdout)["comparisons"]}
+    assert rows["prm@1"]["difference"] == 0.0
+    assert max(r["difference"] for r in rows.values()) > 0
+    assert all(r["ci"][0] <= r["difference"] <= r["ci"][1] and 0 <= r["p_value"] <= 1
+               for r in rows.values())
