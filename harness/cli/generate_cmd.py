@@ -15,13 +15,13 @@ from typing import Any
 import click
 import yaml
 
-from harness.cli.grade_cmd import _options
+from harness.cli.options import parse_key_values
 
 
 def _policy_options(pairs: tuple[str, ...]) -> dict[str, Any]:
     """``KEY=VALUE`` pairs with YAML values (true, 0.5, [a, b], {k: v})."""
     out: dict[str, Any] = {}
-    for key, text in _options(pairs).items():
+    for key, text in parse_key_values(pairs, "--policy-option").items():
         try:
             out[key] = yaml.safe_load(text)
         except yaml.YAMLError as exc:
@@ -98,7 +98,7 @@ def generate(task_name: str, policy_name: str, model: str | None, revision: str 
     params = SamplingParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
                             seed=seed, stop=list(stop))
     check_params(params)
-    task = build_task(task_name, data_dir, **_options(task_options))
+    task = build_task(task_name, data_dir, **parse_key_values(task_options))
     chosen = select_problems(task.load(), selection)
     named = {"model": model, "revision": revision, "base_url": base_url, "endpoint": endpoint,
              "pool": str(replay_pool) if replay_pool is not None else None}
