@@ -40,3 +40,8 @@ class ConfigError(HarnessError):
 
 class ScoreError(HarnessError):
     """A PRM failed to produce a usable score; never replaced by a default value."""
+
+
+class ServerError(HarnessError):
+    """A model server or engine failed, or answered with something unusable: the message
+    names the request (method and URL) and what was wrong, never a silently empty result."""

@@ -28,7 +28,11 @@ _BUILTINS: dict[str, dict[str, str]] = {
         "synthetic-arith": "harness.tasks.synthetic_arith:SyntheticArithTask",
     },
     "policy": {
+        "hf": "harness.models.policies.hf:HfPolicy",
+        "http": "harness.models.policies.http:HttpPolicy",
+        "replay": "harness.models.policies.replay:ReplayPolicy",
         "sim": "harness.models.policies.sim:SimPolicy",
+        "vllm": "harness.models.policies.vllm:VllmPolicy",
     },
     "prm": {
         "sim-noisy": "harness.models.prms.sim:SimNoisyPRM",

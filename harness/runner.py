@@ -24,6 +24,7 @@ from harness.config import ProblemSelection, RunConfig
 from harness.errors import ConfigError, HarnessError, ScoreError
 from harness.interfaces import PRM, Policy, SamplingParams, Task
 from harness.models.compute import FLOPS_METHOD
+from harness.models.policies.generate import generate_pool
 from harness.progress import bar
 from harness.run_metrics import compute_run_metrics
 from harness.store.keys import canonical_json, key_of
@@ -195,22 +196,9 @@ class Runner:
             params = SamplingParams(**{**cfg.sampling.model_dump(),
                                        "seed": shard_seed(cfg.sampling.seed, key)})
             before = policy.compute()
-            prompts = [task.prompt(p, cfg.task.prompt_style) for p in shard]
-            completions = policy.sample(prompts, params)
-            if len(completions) != len(shard):
-                raise HarnessError(f"policy returned {len(completions)} results for "
-                                   f"{len(shard)} prompts")
-            rows = []
-            for problem, outs in zip(shard, completions, strict=True):
-                if len(outs) != params.n:
-                    raise HarnessError(f"policy returned {len(outs)} completions for problem "
-                                       f"{problem.id!r}, expected n={params.n}")
-                for j, out in enumerate(outs):
-                    sample = task.prepare(problem, j, out.text)
-                    sample.prompt_tokens = out.prompt_tokens
-                    sample.completion_tokens = out.completion_tokens
-                    sample.finish_reason = out.finish_reason
-                    rows.append(to_row(sample))
+            samples = generate_pool(task, shard, policy, params, cfg.task.prompt_style,
+                                    chunk_size=len(shard), progress=False)
+            rows = [to_row(sample) for sample in samples]
             return rows, {"seed": params.seed,
                           "compute": _compute_delta(before, policy.compute())}
 

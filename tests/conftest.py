@@ -23,3 +23,12 @@ def shared_data() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_policy_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny random Qwen2 causal LM folder with a locally trained tokenizer (built once)."""
+    pytest.importorskip("transformers")
+    from tiny_policy import build_tiny_policy
+
+    return str(build_tiny_policy(tmp_path_factory.mktemp("tiny-policy")))

@@ -12,6 +12,7 @@ from harness import __version__
 COMMAND_MODULES: list[tuple[str, str]] = [
     ("harness.cli.demo_cmd", "demo"),
     ("harness.cli.run_cmd", "run"),
+    ("harness.cli.generate_cmd", "generate"),
     ("harness.cli.import_cmd", "import_"),
     ("harness.cli.metrics_cmd", "metrics"),
     ("harness.cli.report_cmd", "report"),

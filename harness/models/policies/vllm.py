@@ -1,0 +1,110 @@
+"""``vllm``: a policy run with vLLM's offline engine (``vllm.LLM``), CPU or GPU.
+
+Prompts are rendered with the model folder's chat template (policies.chat) and passed as
+token ids, so the hf and vllm back-ends feed the model the same ids. One request per prompt
+asks for all n samples (vLLM gives sample j the seed request_seed + j); prefix caching is on
+by default so the n samples, and the steps of a search, share the prompt's KV cache. Stop
+strings stay in the text (``include_stop_str_in_output``). Temperature 0 is greedy: one
+sample, copied n times. Token counts come from the engine's outputs. Engine settings
+beyond the named ones go in ``engine_options``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from harness.errors import ConfigError
+from harness.interfaces import Completion, SamplingParams
+from harness.models.model_files import folder_identity
+from harness.models.policies.base import (
+    request_seed,
+    step_finish,
+)
+from harness.models.policies.chat import TemplatePolicy, encode_prompt, read_chat_template
+
+
+class VllmPolicy(TemplatePolicy):
+    """Registered as policy ``vllm``."""
+
+    backend = "vllm"
+
+    def __init__(self, model: str, revision: str | None = None, tokenizer: str | None = None,
+                 dtype: str = "auto", seed: int = 0, max_model_len: int | None = None,
+                 enable_prefix_caching: bool = True, enforce_eager: bool = False,
+                 tensor_parallel_size: int = 1, gpu_memory_utilization: float | None = None,
+                 chat_template: str | None = None,
+                 engine_options: dict[str, Any] | None = None) -> None:
+        from vllm import LLM
+
+        self.model_source, self.revision = model, revision
+        self.tokenizer_source = tokenizer or model
+        self.chat_template = read_chat_template(chat_template)
+        self.engine_settings: dict[str, Any] = {
+            "dtype": dtype, "seed": seed, "max_model_len": max_model_len,
+            "enable_prefix_caching": enable_prefix_caching, "enforce_eager": enforce_eager,
+            "tensor_parallel_size": tensor_parallel_size, **(engine_options or {})}
+        if gpu_memory_utilization is not None:
+            self.engine_settings["gpu_memory_utilization"] = gpu_memory_utilization
+        try:
+            self.llm = LLM(model=model, revision=revision, tokenizer=self.tokenizer_source,
+                           tokenizer_revision=revision if tokenizer is None else None,
+                           **self.engine_settings)
+        except TypeError as exc:
+            raise ConfigError(f"vllm policy: bad engine option: {exc}") from None
+        self.tokenizer = self.llm.get_tokenizer()
+        files = folder_identity(model, revision)
+        super().__init__(params=files.get("params"), device=self._device())
+        self._files = files
+        self.cached_prompt_tokens = 0  # prompt tokens served from the prefix cache so far
+
+    def _device(self) -> str:
+        from vllm.platforms import current_platform
+
+        return str(current_platform.device_type)
+
+    # -- the Policy interface (sample and step: TemplatePolicy) ---------------------------
+
+    def identity(self) -> dict[str, Any]:
+        import torch
+        import transformers
+        import vllm
+
+        return {"backend": self.backend, **self._files, "tokenizer": self.tokenizer_source,
+                "engine": self.engine_settings,
+                "chat_template_override": self.chat_template is not None,
+                "tokens_in_counting": "prompt tokens once per request (n samples share it)",
+                "versions": {"vllm": vllm.__version__, "torch": torch.__version__,
+                             "transformers": transformers.__version__},
+                **self.ledger_identity()}
+
+    # -- generation -----------------------------------------------------------------------
+
+    def _run(self, texts: list[str], params: SamplingParams, is_step: bool
+             ) -> list[list[Completion]]:
+        from vllm import SamplingParams as VllmSamplingParams
+
+        greedy = params.temperature == 0  # vLLM refuses n > 1 then: the n samples are copies
+        engine_params = VllmSamplingParams(
+            n=1 if greedy else params.n, temperature=params.temperature, top_p=params.top_p,
+            max_tokens=params.max_tokens, seed=request_seed(params.seed),
+            stop=list(params.stop) or None, include_stop_str_in_output=True)
+        requests = [{"prompt_token_ids": encode_prompt(self.tokenizer, text)} for text in texts]
+        start = time.perf_counter()
+        outputs = self.llm.generate(requests, engine_params, use_tqdm=False)
+        wall = time.perf_counter() - start
+        results, tokens_in, tokens_out = [], 0, 0
+        for output in outputs:
+            prompt_tokens = len(output.prompt_token_ids)
+            tokens_in += prompt_tokens
+            self.cached_prompt_tokens += output.num_cached_tokens or 0
+            completions = []
+            for choice in sorted(output.outputs, key=lambda c: c.index):
+                finish = choice.finish_reason
+                completions.append(Completion(
+                    choice.text, prompt_tokens, len(choice.token_ids),
+                    step_finish(choice.text, finish, params.stop) if is_step else finish))
+                tokens_out += len(choice.token_ids)
+            results.append(completions * params.n if greedy else completions)
+        self.ledger.record(tokens_in, tokens_out, wall, "step" if is_step else "sample")
+        return results
