@@ -1,0 +1,46 @@
+"""Math-Shepherd-style step-tag PRMs (PRM_PROTOCOLS.md 3.3, 3.7): Math-Shepherd, Math-psa.
+
+Plain text ``prompt_template(problem) + joiner.join(step + suffix)``; at every position
+holding the step-tag token, the causal LM's logits of the two label tokens (no shift),
+softmax, ``correct_index`` = the good label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from harness.errors import ConfigError
+from harness.models.prms.protocol import Encoded, Family, Head, Segment, probability_rows
+from harness.models.prms.tokens import encode, single_token
+
+
+class StepTagFamily(Family):
+    name = "step-tag"
+
+    def __init__(self, spec, tokenizer) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(spec, tokenizer)
+        if spec.step_tag not in spec.step_suffix:
+            raise ConfigError(f"spec {spec.model_id}: step_suffix {spec.step_suffix!r} does "
+                              f"not contain step_tag {spec.step_tag!r}")
+        self.tag_id = single_token(tokenizer, spec.step_tag, "step_tag")
+        self.label_ids = tuple(single_token(tokenizer, t, "label_tokens")
+                               for t in spec.label_tokens)
+
+    def head(self) -> Head:
+        return Head("causal-lm", "columns", 2, columns=self.label_ids)
+
+    def encode(self, problem: str, steps: Sequence[str], where: str) -> Encoded:
+        written = self.prepare_steps(steps, where)
+        body = self.spec.step_joiner.join(step + self.spec.step_suffix for step in written)
+        text = self.spec.prompt_template.format(problem=problem) + body
+        ids = encode(self.tokenizer, text, self.spec.add_special_tokens)
+        read = [i for i, token in enumerate(ids) if token == self.tag_id]
+        self.count_check(len(read), len(written), f"step-tag {self.spec.step_tag!r} tokens",
+                         where)
+        return Encoded([Segment(tuple(ids), tuple(read))])
+
+    def readout(self, rows: dict[str, list[np.ndarray]], encoded: Encoded,
+                where: str) -> list[float]:
+        return probability_rows(rows["prm"][0], self.spec.correct_index, where).tolist()

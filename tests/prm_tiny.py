@@ -1,0 +1,241 @@
+"""Tiny randomly initialised PRMs with each family's real architecture, built locally.
+
+Tokenizers are trained on real ProcessBench text with Qwen2's exact pre-tokenizer
+pipeline (ENVIRONMENT_NOTES Q2), so AutoTokenizer gives the same ids whichever class it
+picks. Models are built once per test session (memoised by folder) and kept in memory,
+so the golden tests compute their reference values with the original modules rather
+than with anything the harness loads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import torch  # noqa: E402
+from safetensors.torch import load_file, save_file  # noqa: E402
+
+QWEN_RE = (r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}|"""
+           r""" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+""")
+
+# ChatML with Qwen2.5's habit of adding a default system turn when none is given
+CHATML = ("{% if messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\nYou are a helpful "
+          "assistant.<|im_end|>\\n' }}{% endif %}"
+          "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + "
+          "'<|im_end|>\\n' }}{% endfor %}"
+          "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+# Llama-3.1 style: a system header with knowledge/today dates even without a system turn
+LLAMA3 = ("{{ '<|begin_of_text|>' }}{% if messages[0]['role'] == 'system' %}"
+          "{% set sys = messages[0]['content'] %}{% set rest = messages[1:] %}"
+          "{% else %}{% set sys = '' %}{% set rest = messages %}{% endif %}"
+          "{{ '<|start_header_id|>system<|end_header_id|>\\n\\nCutting Knowledge Date: "
+          "December 2023\\nToday Date: 26 Jul 2024\\n\\n' + sys + '<|eot_id|>' }}"
+          "{% for m in rest %}{{ '<|start_header_id|>' + m['role'] + '<|end_header_id|>\\n\\n'"
+          " + m['content'] + '<|eot_id|>' }}{% endfor %}"
+          "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>"
+          "\\n\\n' }}{% endif %}")
+
+SIZES = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
+             num_key_value_heads=1, max_position_embeddings=4096, initializer_range=0.2)
+
+
+def load_processbench(shared_data: Path, split: str = "gsm8k") -> list[dict[str, Any]]:
+    with open(shared_data / "processbench" / f"{split}.json", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def corpus(shared_data: Path) -> str:
+    """Real ProcessBench text plus the protocol strings the tiny tokenizers must learn."""
+    items = load_processbench(shared_data)[:150]
+    parts = [item["problem"] + "\n\n" + "\n\n".join(item["steps"]) for item in items]
+    filler = ("Step 1: a + b - c = 2 ки\nStep 2: x - y + z ки\n"
+              "\\boxed{Yes} \\boxed{No} Yes No <output>\n**Judgement**: $\\boxed{Yes}$\n"
+              "</output>\n")
+    return "\n".join(parts) + filler * 200
+
+
+@dataclass
+class Tiny:
+    """A built model folder plus the in-memory modules that made it."""
+
+    path: Path
+    tokenizer: Any
+    modules: dict[str, Any] = field(default_factory=dict)
+
+
+_BUILT: dict[str, Tiny] = {}
+
+
+def train_tokenizer(text: str, specials: list[str], added: list[str], *,
+                    bos: str | None = None, eos: str, template: str | None,
+                    vocab_size: int = 900, learned_only: bool = False) -> Any:
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
+    from tokenizers import processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token=None))
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(QWEN_RE), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator([text], trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=[*specials, "<pad>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    if bos is not None:
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"{bos} $A", pair=f"{bos} $A $B", special_tokens=[(bos, tok.token_to_id(bos))])
+    hf = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=eos, pad_token="<pad>",
+                                 bos_token=bos)
+    if added and not learned_only:
+        hf.add_tokens(added)
+    if template is not None:
+        hf.chat_template = template
+    return hf
+
+
+def _config(cls: Any, tok: Any, **extra: Any) -> Any:
+    vocab = (len(tok) + 63) // 64 * 64
+    kw = dict(SIZES, vocab_size=vocab, pad_token_id=tok.pad_token_id,
+              eos_token_id=tok.eos_token_id, tie_word_embeddings=True)
+    kw.update(extra)
+    return cls(**kw)
+
+
+def _qwen_tokenizer(shared_data: Path, added: list[str], bos: str | None = None) -> Any:
+    tok = train_tokenizer(corpus(shared_data), ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+                          added, eos="<|im_end|>", template=CHATML)
+    if bos is not None:  # Qwen style: a BOS string exists, but encode() does not add it
+        tok.bos_token = bos
+    return tok
+
+
+def _seeded(seed: int) -> None:
+    torch.manual_seed(seed)
+    random.seed(seed)
+
+
+def _save_with_extra(model: Any, tok: Any, path: Path, extra: dict[str, torch.Tensor],
+                     architectures: list[str]) -> None:
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    weights = load_file(str(path / "model.safetensors"))
+    weights.update({k: v.detach().clone().contiguous() for k, v in extra.items()})
+    save_file(weights, str(path / "model.safetensors"), metadata={"format": "pt"})
+    config = json.loads((path / "config.json").read_text())
+    config["architectures"] = architectures
+    (path / "config.json").write_text(json.dumps(config, indent=2))
+
+
+def _mlp_head_model(shared_data: Path, path: Path, labels: int, arch: str, seed: int) -> Tiny:
+    from transformers import Qwen2Config, Qwen2Model
+
+    tok = _qwen_tokenizer(shared_data, ["<extra_0>"])
+    _seeded(seed)
+    config = _config(Qwen2Config, tok, num_labels=labels)
+    decoder = Qwen2Model(config).eval()
+    head = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(),
+                               torch.nn.Linear(64, labels)).eval()
+    with torch.no_grad():  # a head with some spread, so the read-out is discriminative
+        for layer in (head[0], head[2]):
+            layer.weight.normal_(0, 0.15)
+            layer.bias.normal_(0, 0.15)
+    path.mkdir(parents=True)
+    weights = {f"model.{k}": v.detach().clone().contiguous()
+               for k, v in decoder.state_dict().items()}
+    weights.update({f"score.{k}": v.detach().clone().contiguous()
+                    for k, v in head.state_dict().items()})
+    save_file(weights, str(path / "model.safetensors"), metadata={"format": "pt"})
+    config.architectures = [arch]
+    config.save_pretrained(path)
+    tok.save_pretrained(path)
+    return Tiny(path, tok, {"decoder": decoder, "head": head})
+
+
+def _causal(shared_data: Path, path: Path, arch: str, seed: int, tok: Any) -> Tiny:
+    import transformers
+
+    cfg_cls = getattr(transformers, f"{arch}Config")
+    model_cls = getattr(transformers, f"{arch}ForCausalLM")
+    _seeded(seed)
+    extra = {"sliding_window": None} if arch == "Mistral" else {}
+    model = model_cls(_config(cfg_cls, tok, **extra)).eval()
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return Tiny(path, tok, {"model": model})
+
+
+def build(kind: str, base: Path, shared_data: Path) -> Tiny:
+    """The tiny model ``kind`` under ``base`` (built on first use in this process)."""
+    key = f"{base}/{kind}"
+    if key in _BUILT:
+        return _BUILT[key]
+    path = base / kind
+    if kind == "qwen-prm":
+        tiny = _mlp_head_model(shared_data, path, 2, "Qwen2ForProcessRewardModel", 1)
+    elif kind == "outcome":
+        tiny = _mlp_head_model(shared_data, path, 1, "Qwen2ForRewardModel", 2)
+    elif kind == "token-classification":
+        from transformers import Qwen2Config, Qwen2ForTokenClassification
+
+        tok = _qwen_tokenizer(shared_data, [])
+        _seeded(3)
+        model = Qwen2ForTokenClassification(_config(Qwen2Config, tok, num_labels=2)).eval()
+        model.save_pretrained(path)
+        tok.save_pretrained(path)
+        tiny = Tiny(path, tok, {"model": model})
+    elif kind == "math-shepherd":
+        tok = train_tokenizer(corpus(shared_data), ["<s>", "</s>"], ["ки"], bos="<s>",
+                              eos="</s>", template=None)
+        tiny = _causal(shared_data, path, "Mistral", 4, tok)
+    elif kind == "shepherd-merging":
+        # "ки" is a learned BPE token and so is " ки": the tag merges with its space
+        tok = train_tokenizer(corpus(shared_data) + " ки ки\nки" * 400, ["<s>", "</s>"], [],
+                              bos="<s>", eos="</s>", template=None, learned_only=True)
+        tiny = _causal(shared_data, path, "Mistral", 4, tok)
+    elif kind == "math-psa":
+        tiny = _causal(shared_data, path, "Qwen2", 5,
+                       _qwen_tokenizer(shared_data, ["\n\n\n\n\n"]))
+    elif kind == "rlhflow":
+        tok = train_tokenizer(corpus(shared_data), ["<|begin_of_text|>", "<|start_header_id|>",
+                                                    "<|end_header_id|>", "<|eot_id|>"], [],
+                              eos="<|eot_id|>", template=LLAMA3)
+        tiny = _causal(shared_data, path, "Llama", 6, tok)
+    elif kind == "skywork":
+        from transformers import Qwen2Config, Qwen2ForCausalLM
+
+        tok = _qwen_tokenizer(shared_data, [], bos="<|endoftext|>")
+        _seeded(7)
+        model = Qwen2ForCausalLM(_config(Qwen2Config, tok)).eval()
+        v_head = torch.nn.Linear(64, 1).eval()
+        with torch.no_grad():
+            v_head.weight.normal_(0, 0.5)
+        path.mkdir(parents=True)
+        _save_with_extra(model, tok, path, {"v_head.summary.weight": v_head.weight,
+                                            "v_head.summary.bias": v_head.bias},
+                         ["Qwen2ForPrmModel"])
+        tiny = Tiny(path, tok, {"model": model, "v_head": v_head})
+    elif kind in ("eurus", "eurus-ref"):
+        tiny = _causal(shared_data, path, "Qwen2", 8 if kind == "eurus" else 9,
+                       _qwen_tokenizer(shared_data, []))
+    elif kind == "genprm":
+        tiny = _causal(shared_data, path, "Qwen2", 10, _qwen_tokenizer(shared_data, []))
+    else:
+        raise KeyError(kind)
+    _BUILT[key] = tiny
+    return tiny
+
+
+def samples_from_processbench(shared_data: Path, count: int, seed: int = 0,
+                              split: str = "gsm8k") -> list[dict[str, Any]]:
+    """``count`` ProcessBench items drawn with a fixed seed (varied lengths)."""
+    items = load_processbench(shared_data, split)
+    chosen = random.Random(seed).sample(range(len(items)), count)
+    return [items[i] for i in chosen]
