@@ -7,8 +7,8 @@ steps (trailing whitespace stripped, the joiner appended when 0 < j < K) and tak
 t+1 given tokens ..t, q_j = beta * sum over t from the start to end_j of
 (lp_prm(t) - lp_ref(t)). ``value: cumulative`` keeps q_j, ``step`` gives q_j - q_(j-1).
 As in the reference, a step's last token may merge with the joiner under BPE; the end
-index is then the reference's, one token later. Both models read the same ids (the PRM's tokenizer); the backends check that the
-reference model's tokenizer has the same vocabulary.
+index is then the reference's, one token later. Both models read the same ids (the PRM's
+tokenizer); the adapter checks that the reference tokenizer has the same vocabulary.
 """
 
 from __future__ import annotations
