@@ -17,6 +17,8 @@ COMMAND_MODULES: list[tuple[str, str]] = [
     ("harness.cli.report_cmd", "report"),
     ("harness.cli.runs_cmd", "runs"),
     ("harness.cli.grade_cmd", "grade"),
+    ("harness.cli.score_cmd", "score"),
+    ("harness.cli.prms_cmd", "prms"),
     ("harness.cli.tasks_cmd", "tasks"),
 ]
 

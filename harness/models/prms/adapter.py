@@ -166,3 +166,47 @@ class TransformersPRM(SpecPRM):
 
         return TransformersRunner(source, revision, self.head, self.dtype,
                                   **self._runner_options)
+
+
+class VllmPRM(SpecPRM):
+    """PRM plug-in ``vllm``: vLLM's pooling runner (token_classify); raw logits come back
+    and the family's read-out is the same as with transformers."""
+
+    backend = "vllm"
+
+    def __init__(self, spec: str | Any, model: str | None = None, *,
+                 engine_options: dict[str, Any] | None = None, **options: Any) -> None:
+        self._engine_options = dict(engine_options or {})
+        super().__init__(spec, model, **options)
+
+    def _make_runner(self, role: str, source: str, revision: str | None) -> Any:
+        from harness.models.prms.vllm_backend import VllmRunner
+
+        return VllmRunner(source, revision, self.head, self.dtype, self.tokenizer,
+                          self._engine_options)
+
+
+class HttpPRM(SpecPRM):
+    """PRM plug-in ``http``: a vLLM-compatible ``/pooling`` server at ``url``; the ids are
+    built here with the model's tokenizer (``model``: a local folder, else the hub id)."""
+
+    backend = "http"
+
+    def __init__(self, spec: str | Any, model: str | None = None, *, url: str,
+                 served_model: str | None = None, timeout_s: float = 60.0, retries: int = 4,
+                 backoff_s: float = 0.5, batch_tokens: int = 16384, concurrency: int = 4,
+                 **options: Any) -> None:
+        from harness.models.http_client import RetryPolicy
+
+        self._http = {"url": url, "served_model": served_model, "batch_tokens": batch_tokens,
+                      "concurrency": concurrency,
+                      "policy": RetryPolicy(retries=retries, backoff_s=backoff_s,
+                                            timeout_s=timeout_s)}
+        super().__init__(spec, model, **options)
+
+    def _make_runner(self, role: str, source: str, revision: str | None) -> Any:
+        from harness.models.prms.hf_loading import checkpoint_params, config_max_length
+        from harness.models.prms.http_backend import HttpRunner
+
+        return HttpRunner(head=self.head, max_length=config_max_length(source, revision),
+                          params=checkpoint_params(source), **self._http)

@@ -214,3 +214,15 @@ def max_positions(model: Any) -> int | None:
     config = model.config
     value = getattr(config, "max_position_embeddings", None)
     return int(value) if value else None
+
+
+def config_max_length(source: str, revision: str | None) -> int | None:
+    """``max_position_embeddings`` from the model's config, when it can be read."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(source, revision=revision, trust_remote_code=False)
+    except Exception:
+        return None
+    value = getattr(config, "max_position_embeddings", None)
+    return int(value) if value else None
