@@ -15,7 +15,7 @@ def build_task(name: str, data_dir: str | Path | None = None, **options: Any) ->
     """The task ``name`` reading from ``data_dir`` (or PRM_HARNESS_DATA, or the hub)."""
     cls = registry.get("task", name)
     try:
-        return cls(data_dir=resolve_data_dir(data_dir), **options)  # type: ignore[no-any-return]
+        return cls(data_dir=resolve_data_dir(data_dir), **options)
     except TypeError as exc:
         raise ConfigError(f"task {name!r}: bad options {sorted(options)}: {exc}") from None
 
@@ -24,7 +24,7 @@ def build_policy(name: str, **options: Any) -> Policy:
     """The policy back-end ``name`` constructed with ``options`` (model, revision, ...)."""
     cls = registry.get("policy", name)
     try:
-        return cls(**options)  # type: ignore[no-any-return]
+        return cls(**options)
     except TypeError as exc:
         raise ConfigError(f"policy {name!r}: bad options {sorted(options)}: {exc}") from None
 
@@ -33,6 +33,6 @@ def build_prm(name: str, **options: Any) -> PRM:
     """The PRM adapter ``name`` constructed with ``options`` (spec, model, backend, ...)."""
     cls = registry.get("prm", name)
     try:
-        return cls(**options)  # type: ignore[no-any-return]
+        return cls(**options)
     except TypeError as exc:
         raise ConfigError(f"prm {name!r}: bad options {sorted(options)}: {exc}") from None

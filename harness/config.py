@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from harness.errors import ConfigError
 from harness.metrics import DEFAULT_BOOTSTRAP, DEFAULT_DRAWS, DEFAULT_SEED
 
+Aggregation = Literal["min", "last", "product", "mean"]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -74,10 +76,13 @@ class SamplingConfig(_Strict):
     stop: list[str] = Field(default_factory=list)
 
 
+def _default_aggregations() -> list[Aggregation]:
+    return ["last"]
+
+
 class MetricsConfig(_Strict):
     ks: list[int] | None = None  # default: 1, 2, 4, ... up to the smallest pool
-    aggregations: list[Literal["min", "last", "product", "mean"]] = Field(
-        default_factory=lambda: ["last"])
+    aggregations: list[Aggregation] = Field(default_factory=_default_aggregations)
     draws: int = Field(default=DEFAULT_DRAWS, ge=1)
     bootstrap: int = Field(default=DEFAULT_BOOTSTRAP, ge=1)
     seed: int = DEFAULT_SEED

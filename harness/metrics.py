@@ -253,8 +253,8 @@ def voting_values_both(pools: Sequence[ProblemPool], ks: Sequence[int], weighted
                 add = _class_counts(permutations[:, done:k], classes, width, correct, weight)
                 members += add[0]
                 right += add[1]
-                if mass is not None:
-                    mass += add[2]  # type: ignore[operator]
+                if mass is not None and add[2] is not None:
+                    mass += add[2]
                 done = k
                 results[k] = (members.copy(), right.copy(),
                               None if mass is None else mass.copy())

@@ -238,7 +238,7 @@ class Runner:
             for s in samples:
                 by_problem.setdefault(s.problem_id, []).append(s)
             batch = [(p, by_problem.get(p.id, [])) for p in shards[index]]
-            rows = []
+            rows: list[dict] = []
             for (problem, group), grades in zip(batch, task.grade_batch(batch), strict=True):
                 if [g.sample_index for g in grades] != [s.index for s in group]:
                     raise HarnessError(f"task {task.name} graded samples "

@@ -15,6 +15,7 @@ COMMAND_MODULES: list[tuple[str, str]] = [
     ("harness.cli.import_cmd", "import_"),
     ("harness.cli.metrics_cmd", "metrics"),
     ("harness.cli.report_cmd", "report"),
+    ("harness.cli.compare_cmd", "compare"),
     ("harness.cli.runs_cmd", "runs"),
     ("harness.cli.grade_cmd", "grade"),
     ("harness.cli.score_cmd", "score"),

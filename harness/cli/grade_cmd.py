@@ -53,7 +53,7 @@ def grade(task_name: str, samples: Path, data_dir: Path | None, out: Path | None
         counters: dict[str, int] = {}
         sample_by_key = {(p.id, s.index): s for p, ss in pairs for s in ss}
         for record in records:
-            pid = record.get("problem_id", record.get("task_id"))
+            pid = str(record.get("problem_id", record.get("task_id")))
             index = counters.get(pid, 0)
             counters[pid] = index + 1
             g = grades[(pid, index)]

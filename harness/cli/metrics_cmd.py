@@ -88,13 +88,13 @@ def metrics(file: Path, k_text: str | None, as_json: bool, aggregate: str | None
 
 def _run_metrics(path: Path, k_text: str | None, aggregate: str | None, draws: int,
                  n_boot: int, seed: int, prm_label: str | None, save: bool) -> dict:
-    from harness.config import MetricsConfig
+    from harness.config import Aggregation, MetricsConfig
     from harness.run_metrics import compute_run_metrics, selector
     from harness.runner import write_metrics
     from harness.store.rundir import RunDir
 
     run = RunDir.open(path)
-    aggregation = aggregate or "last"
+    aggregation: Aggregation = aggregate or "last"  # type: ignore[assignment]
     config = MetricsConfig(ks=parse_ks(k_text) if k_text else None, aggregations=[aggregation],
                            draws=draws, bootstrap=n_boot, seed=seed)
     document = compute_run_metrics(run, config)

@@ -131,9 +131,9 @@ def to_pools(samples: list[FlatSample], scores: list[float] | None) -> list[Prob
     pools = []
     for problem_id, indices in order.items():
         classes: dict[str, int] = {}
-        vote = np.array([-1 if samples[i].answer is None
-                         else classes.setdefault(samples[i].answer, len(classes))
-                         for i in indices], dtype=np.int64)
+        answers = [samples[i].answer for i in indices]
+        vote = np.array([-1 if a is None else classes.setdefault(a, len(classes))
+                         for a in answers], dtype=np.int64)
         correct = np.array([samples[i].correct for i in indices], dtype=bool)
         score = None if scores is None else np.array([scores[i] for i in indices])
         pools.append(ProblemPool(problem_id, correct, vote, score))

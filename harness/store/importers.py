@@ -76,7 +76,8 @@ def read_flat_pool(path: Path, prm_id: str) -> ImportedPool:
                 Grade(flat.problem_id, index, flat.correct, flat.answer, {"source": "imported"}))
         if flat.step_scores is not None or flat.score is not None:
             with_scores += 1
-            values = flat.step_scores if flat.step_scores is not None else [flat.score]
+            values: list[float] = (flat.step_scores if flat.step_scores is not None
+                                   else [float(flat.score)])  # type: ignore[arg-type]
             kind = "step" if flat.step_scores is not None else "outcome"
             _append(scores, flat.problem_id,
                     StepScores(flat.problem_id, index, prm_id, list(values), {"kind": kind}))

@@ -98,7 +98,8 @@ class RunDir:
     # -- manifest -------------------------------------------------------------------------
 
     def manifest(self) -> dict[str, Any]:
-        return read_json(self.path / MANIFEST)  # type: ignore[no-any-return]
+        manifest: dict[str, Any] = read_json(self.path / MANIFEST)
+        return manifest
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         write_text(self.path / MANIFEST, _pretty(manifest))
@@ -151,7 +152,8 @@ class RunDir:
 
     def read_meta(self, stage: str, index: int, key: str) -> dict[str, Any]:
         path = self.shard_path(stage, index, key).with_suffix(".meta.json")
-        return read_json(path) if path.exists() else {}  # type: ignore[no-any-return]
+        meta: dict[str, Any] = read_json(path) if path.exists() else {}
+        return meta
 
     # -- other files ----------------------------------------------------------------------
 

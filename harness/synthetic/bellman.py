@@ -48,7 +48,10 @@ def bellman_error(prm: PRM, problems: dict[str, Problem], samples: Sequence[Samp
         chosen = [chosen[i] for i in picked]
     chains: dict[str, Chain] = {}
     own_problems, own_samples = [], []
-    successor_problems, successor_samples, weights, owners = [], [], [], []
+    successor_problems: list[Problem] = []
+    successor_samples: list[Sample] = []
+    weights: list[float] = []
+    owners: list[tuple[int, int]] = []
     for sample in chosen:
         problem = problems[sample.problem_id]
         statement = statement_from_messages(problem.prompt)
