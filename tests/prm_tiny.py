@@ -247,3 +247,46 @@ def samples_from_processbench(shared_data: Path, count: int, seed: int = 0,
     items = load_processbench(shared_data, split)
     chosen = random.Random(seed).sample(range(len(items)), count)
     return [items[i] for i in chosen]
+
+
+def tiny_root(tmp_path_factory: Any) -> Path:
+    """One folder per test session for all tiny models (shared across test modules)."""
+    return Path(tmp_path_factory.getbasetemp()) / "prm-tiny"
+
+
+def as_problems_samples(items: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
+    """ProcessBench items as harness Problems and Samples (one sample per item)."""
+    from harness.types import Problem, Sample
+
+    problems = [Problem(item["id"], "processbench", "math",
+                        [{"role": "user", "content": item["problem"]}], None,
+                        {"statement": item["problem"]}) for item in items]
+    samples = [Sample(item["id"], 0, "\n\n".join(item["steps"]), steps=list(item["steps"]))
+               for item in items]
+    return problems, samples
+
+
+#: family case -> (shipped spec, tiny model kind)
+FAMILY_CASES: dict[str, tuple[str, str]] = {
+    "qwen-prm": ("Qwen/Qwen2.5-Math-PRM-7B", "qwen-prm"),
+    "token-classification": ("HuggingFaceH4/Qwen2.5-Math-7B-Instruct-PRM-0.2",
+                             "token-classification"),
+    "step-tag/math-shepherd": ("peiyi9979/math-shepherd-mistral-7b-prm", "math-shepherd"),
+    "step-tag/math-psa": ("openreasoner/Math-psa", "math-psa"),
+    "chat-turn": ("RLHFlow/Llama3.1-8B-PRM-Deepseek-Data", "rlhflow"),
+    "value-head": ("Skywork/Skywork-o1-Open-PRM-Qwen-2.5-7B", "skywork"),
+    "implicit": ("PRIME-RL/EurusPRM-Stage1", "eurus"),
+    "outcome": ("Qwen/Qwen2.5-Math-RM-72B", "outcome"),
+    "generative": ("GenPRM/GenPRM-7B", "genprm"),
+}
+
+
+def make_prm(case: str, root: Path, shared_data: Path, **options: Any) -> Any:
+    """The transformers-backend PRM for a family case, on its tiny model, float32 CPU."""
+    from harness.models.prms.adapter import TransformersPRM
+
+    spec, kind = FAMILY_CASES[case]
+    tiny = build(kind, root, shared_data)
+    if case == "implicit":
+        options.setdefault("reference_model", str(build("eurus-ref", root, shared_data).path))
+    return TransformersPRM(spec, str(tiny.path), dtype="float32", **options)
