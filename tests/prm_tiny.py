@@ -22,15 +22,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch
 from safetensors.torch import load_file, save_file
 
-QWEN_RE = (r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}|"""
-           r""" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+""")
+from harness.models.tiny import CHATML_TEMPLATE as CHATML
+from harness.models.tiny import QWEN_SPECIALS, tiny_config
+from harness.models.tiny import train_tokenizer as _train
 
-# ChatML with Qwen2.5's habit of adding a default system turn when none is given
-CHATML = ("{% if messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\nYou are a helpful "
-          "assistant.<|im_end|>\\n' }}{% endif %}"
-          "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + "
-          "'<|im_end|>\\n' }}{% endfor %}"
-          "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
 # Llama-3.1 style: a system header with knowledge/today dates even without a system turn
 LLAMA3 = ("{{ '<|begin_of_text|>' }}{% if messages[0]['role'] == 'system' %}"
           "{% set sys = messages[0]['content'] %}{% set rest = messages[1:] %}"
@@ -41,9 +36,6 @@ LLAMA3 = ("{{ '<|begin_of_text|>' }}{% if messages[0]['role'] == 'system' %}"
           " + m['content'] + '<|eot_id|>' }}{% endfor %}"
           "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>"
           "\\n\\n' }}{% endif %}")
-
-SIZES = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
-             num_key_value_heads=1, max_position_embeddings=4096, initializer_range=0.2)
 
 
 def load_processbench(shared_data: Path, split: str = "gsm8k") -> list[dict[str, Any]]:
@@ -75,51 +67,19 @@ _BUILT: dict[str, Tiny] = {}
 
 def train_tokenizer(text: str, specials: list[str], added: list[str], *,
                     bos: str | None = None, eos: str, template: str | None,
-                    vocab_size: int = 900, learned_only: bool = False) -> Any:
-    from tokenizers import (
-        Regex,
-        Tokenizer,
-        decoders,
-        models,
-        normalizers,
-        pre_tokenizers,
-        processors,
-        trainers,
-    )
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE(unk_token=None))
-    tok.normalizer = normalizers.NFC()
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(QWEN_RE), behavior="isolated", invert=False),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator([text], trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=[*specials, "<pad>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    if bos is not None:
-        tok.post_processor = processors.TemplateProcessing(
-            single=f"{bos} $A", pair=f"{bos} $A $B", special_tokens=[(bos, tok.token_to_id(bos))])
-    hf = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=eos, pad_token="<pad>",
-                                 bos_token=bos)
-    if added and not learned_only:
-        hf.add_tokens(added)
-    if template is not None:
-        hf.chat_template = template
-    return hf
+                    learned_only: bool = False) -> Any:
+    """harness.models.tiny's tokenizer; ``learned_only`` skips adding ``added``."""
+    return _train(text, specials, eos=eos, added=() if learned_only else tuple(added), bos=bos,
+                  chat_template=template)
 
 
 def _config(cls: Any, tok: Any, **extra: Any) -> Any:
-    vocab = (len(tok) + 63) // 64 * 64
-    kw = dict(SIZES, vocab_size=vocab, pad_token_id=tok.pad_token_id,
-              eos_token_id=tok.eos_token_id, tie_word_embeddings=True)
-    kw.update(extra)
-    return cls(**kw)
+    return tiny_config(cls, tok, **extra)
 
 
 def _qwen_tokenizer(shared_data: Path, added: list[str], bos: str | None = None) -> Any:
-    tok = train_tokenizer(corpus(shared_data), ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-                          added, eos="<|im_end|>", template=CHATML)
+    tok = train_tokenizer(corpus(shared_data), QWEN_SPECIALS, added, eos="<|im_end|>",
+                          template=CHATML)
     if bos is not None:  # Qwen style: a BOS string exists, but encode() does not add it
         tok.bos_token = bos
     return tok
