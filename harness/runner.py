@@ -216,8 +216,6 @@ class Runner:
 
         self._stage(run, "pool", keys, produce, "generating",
                     {"policy": cfg.policy.model_dump(mode="json"),
-                     "policy_identity": None if self._policy is None
-                     else self._policy.identity(),
                      "sampling": cfg.sampling.model_dump(mode="json")})
         if self._policy is not None:
             run.update_stage("pool", policy_identity=self._policy.identity())

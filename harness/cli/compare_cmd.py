@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
@@ -31,7 +32,7 @@ def compare(run_dir: Path, prm_a: str, prm_b: str, aggregate: str, n_boot: int, 
                            f"{run.path} --save` first")
     doc = run.read_json("metrics.json")
     values = doc["per_problem"]["values"]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for k in doc["ks"]:
         for kind in ("prm", "wmaj"):
             key_a, key_b = (f"{p}|{aggregate}|{kind}@{k}" for p in (prm_a, prm_b))

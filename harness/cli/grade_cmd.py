@@ -8,21 +8,12 @@ from pathlib import Path
 import click
 
 from harness.build import build_task
+from harness.cli.options import parse_key_values
 from harness.grading.samples_file import read_samples
 from harness.progress import track
 from harness.store.atomic import write_bytes
 from harness.store.jsonl import render_jsonl
 from harness.types import Grade
-
-
-def _options(pairs: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--option")
-        key, value = pair.split("=", 1)
-        out[key] = value
-    return out
 
 
 @click.command("grade")
@@ -38,7 +29,7 @@ def _options(pairs: tuple[str, ...]) -> dict[str, str]:
 def grade(task_name: str, samples: Path, data_dir: Path | None, out: Path | None,
           task_options: tuple[str, ...], chunk: int) -> None:
     """Grade SAMPLES (problem_id + completion per line) and print the accuracy."""
-    task = build_task(task_name, data_dir, **_options(task_options))
+    task = build_task(task_name, data_dir, **parse_key_values(task_options))
     problems = task.load()
     pairs, records = read_samples(samples, task, problems)
     grades: dict[tuple[str, int], Grade] = {}

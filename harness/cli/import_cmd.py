@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli.grade_cmd import _options
+from harness.cli.options import parse_key_values
 from harness.store.importers import FORMATS, SCORE_TRANSFORMS
 from harness.store.rundir import default_runs_root
 
@@ -34,7 +34,7 @@ def import_(file: Path, fmt: str, name: str | None, runs_dir: Path | None, prm_i
     from harness.store.import_run import import_run
 
     run = import_run(file, fmt, runs_dir or default_runs_root(), name, prm_id, score_transform,
-                     task_name, data_dir, _options(task_options), regrade)
+                     task_name, data_dir, parse_key_values(task_options), regrade)
     manifest = run.manifest()
     n_samples = sum(1 for _ in manifest.get("problem_ids", []))
     click.echo(f"imported {n_samples} problems into {run.path}")

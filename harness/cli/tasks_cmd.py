@@ -10,6 +10,7 @@ import click
 
 from harness import registry
 from harness.build import build_task
+from harness.cli.options import parse_key_values
 from harness.errors import HarnessError
 from harness.progress import track
 
@@ -65,9 +66,7 @@ def check_task(task_name: str, data_dir: Path | None, options: dict[str, str],
 @click.option("--option", "task_options", multiple=True, metavar="KEY=VALUE")
 def check(task_name: str, data_dir: Path | None, task_options: tuple[str, ...]) -> None:
     """Grade the task's own reference solutions; exit 1 below the task's threshold."""
-    from harness.cli.grade_cmd import _options
-
-    result = check_task(task_name, data_dir, _options(task_options))
+    result = check_task(task_name, data_dir, parse_key_values(task_options))
     click.echo(json.dumps(result))
     if result["pass_rate"] < result["threshold"]:
         raise SystemExit(1)
