@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from harness import __version__
+from harness.cli.options import parse_key_values
 from harness.progress import track
 from harness.store.atomic import write_bytes, write_text
 from harness.store.jsonl import render_jsonl
@@ -27,11 +28,9 @@ BACKENDS = ("transformers", "vllm", "http")
 
 
 def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """KEY=VALUE options with JSON values where they parse (numbers, booleans, lists)."""
     out: dict[str, Any] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--option")
-        key, value = pair.split("=", 1)
+    for key, value in parse_key_values(pairs).items():
         try:
             out[key] = json.loads(value)
         except ValueError:

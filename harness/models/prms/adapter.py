@@ -157,8 +157,9 @@ class TransformersPRM(SpecPRM):
     def __init__(self, spec: str | Any, model: str | None = None, *, device: str = "cpu",
                  padding_side: str = "right", batch_tokens: int = 16384,
                  batch_size: int | None = None, **options: Any) -> None:
-        self._runner_options = {"device": device, "padding_side": padding_side,
-                                "batch_tokens": batch_tokens, "batch_size": batch_size}
+        self._runner_options: dict[str, Any] = {
+            "device": device, "padding_side": padding_side, "batch_tokens": batch_tokens,
+            "batch_size": batch_size}
         super().__init__(spec, model, **options)
 
     def _make_runner(self, role: str, source: str, revision: str | None) -> Any:
@@ -198,10 +199,10 @@ class HttpPRM(SpecPRM):
                  **options: Any) -> None:
         from harness.models.http_client import RetryPolicy
 
-        self._http = {"url": url, "served_model": served_model, "batch_tokens": batch_tokens,
-                      "concurrency": concurrency,
-                      "policy": RetryPolicy(retries=retries, backoff_s=backoff_s,
-                                            timeout_s=timeout_s)}
+        self._http: dict[str, Any] = {
+            "url": url, "served_model": served_model, "batch_tokens": batch_tokens,
+            "concurrency": concurrency,
+            "policy": RetryPolicy(retries=retries, backoff_s=backoff_s, timeout_s=timeout_s)}
         super().__init__(spec, model, **options)
 
     def _make_runner(self, role: str, source: str, revision: str | None) -> Any:

@@ -12,6 +12,7 @@ conversation's tokens and be followed by the label token, or the sample is refus
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from harness.models.prms.tokens import encode, render_chat, single_token, starts
 class ChatTurnFamily(Family):
     name = "chat-turn"
 
-    def __init__(self, spec, tokenizer) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, spec: Any, tokenizer: Any) -> None:
         super().__init__(spec, tokenizer)
         self.label_id = single_token(tokenizer, spec.assistant_label, "assistant_label")
         self.label_ids = tuple(single_token(tokenizer, t, "label_tokens")

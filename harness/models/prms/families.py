@@ -27,4 +27,5 @@ def family_for(spec: Any, tokenizer: Any) -> Family:
         raise ConfigError(f"no implementation for protocol family {spec.family!r}")
     module, attr = target.split(":")
     cls = getattr(importlib.import_module(module), attr)
-    return cls(spec, tokenizer)  # type: ignore[no-any-return]
+    family: Family = cls(spec, tokenizer)
+    return family

@@ -11,6 +11,7 @@ token against the no token.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from harness.models.prms.tokens import encode, render_chat, single_token
 class GenerativeFamily(Family):
     name = "generative"
 
-    def __init__(self, spec, tokenizer) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, spec: Any, tokenizer: Any) -> None:
         super().__init__(spec, tokenizer)
         self.verdict_ids = (single_token(tokenizer, spec.yes_token, "yes_token"),
                             single_token(tokenizer, spec.no_token, "no_token"))

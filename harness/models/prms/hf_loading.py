@@ -194,7 +194,7 @@ def load_row_model(source: str, revision: str | None, head: Head, dtype_name: st
         if out_features != head.width:
             raise ConfigError(f"{_where(source, revision)}: the head has {out_features} "
                               f"outputs, the protocol needs {head.width}")
-        model = hf_rows.DecoderWithHead(decoder, module)
+        model: hf_rows.RowModel = hf_rows.DecoderWithHead(decoder, module)
     elif head.loader == "token-classification":
         hf = _from_pretrained(AutoModelForTokenClassification, source, revision, dtype)
         if hf.config.num_labels != head.width:

@@ -37,7 +37,9 @@ class DecoderWithHead(RowModel):
         self.head = head
         self.config = decoder.config
 
-    def rows(self, input_ids, attention_mask, position_ids, b_idx, t_idx, next_ids):  # type: ignore[no-untyped-def,override]
+    def rows(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+             position_ids: torch.Tensor, b_idx: torch.Tensor, t_idx: torch.Tensor,
+             next_ids: torch.Tensor) -> torch.Tensor:
         hidden = self.decoder(input_ids=input_ids, attention_mask=attention_mask,
                               position_ids=position_ids).last_hidden_state
         return self.head(hidden[b_idx, t_idx])
@@ -51,7 +53,9 @@ class TokenClassifier(RowModel):
         self.model = model
         self.config = model.config
 
-    def rows(self, input_ids, attention_mask, position_ids, b_idx, t_idx, next_ids):  # type: ignore[no-untyped-def,override]
+    def rows(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+             position_ids: torch.Tensor, b_idx: torch.Tensor, t_idx: torch.Tensor,
+             next_ids: torch.Tensor) -> torch.Tensor:
         logits = self.model(input_ids=input_ids, attention_mask=attention_mask,
                             position_ids=position_ids).logits
         return logits[b_idx, t_idx]
@@ -87,7 +91,9 @@ class CausalLMRows(RowModel):
             raise ConfigError(f"{type(self.model).__name__}: logits are not the LM head "
                               f"applied to the decoder's output; this loader cannot read it")
 
-    def rows(self, input_ids, attention_mask, position_ids, b_idx, t_idx, next_ids):  # type: ignore[no-untyped-def,override]
+    def rows(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+             position_ids: torch.Tensor, b_idx: torch.Tensor, t_idx: torch.Tensor,
+             next_ids: torch.Tensor) -> torch.Tensor:
         hidden = self.decoder(input_ids=input_ids, attention_mask=attention_mask,
                               position_ids=position_ids).last_hidden_state[b_idx, t_idx]
         out = []

@@ -37,7 +37,7 @@ class ImplicitFamily(Family):
                     {"role": "assistant", "content": self.spec.step_joiner.join(steps)}]
         return render_chat(self.tokenizer, messages, add_generation_prompt=False)
 
-    def encode(self, problem: str, steps: Sequence[str], where: str) -> list[Segment]:
+    def encode(self, problem: str, steps: Sequence[str], where: str) -> Encoded:
         written = self.prepare_steps(steps, where)
         ids = encode(self.tokenizer, self._render(problem, written), False)
         bounds = []

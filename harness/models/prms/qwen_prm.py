@@ -8,6 +8,7 @@ two head logits at every tag, softmax, ``correct_index`` = the step is correct.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from harness.models.prms.tokens import encode, render_chat, single_token
 class QwenPrmFamily(Family):
     name = "qwen-prm"
 
-    def __init__(self, spec, tokenizer) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, spec: Any, tokenizer: Any) -> None:
         super().__init__(spec, tokenizer)
         self.tag_id = single_token(tokenizer, spec.step_tag, "step_tag")
 

@@ -8,6 +8,7 @@ softmax, ``correct_index`` = the good label.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from harness.models.prms.tokens import encode, single_token
 class StepTagFamily(Family):
     name = "step-tag"
 
-    def __init__(self, spec, tokenizer) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, spec: Any, tokenizer: Any) -> None:
         super().__init__(spec, tokenizer)
         if spec.step_tag not in spec.step_suffix:
             raise ConfigError(f"spec {spec.model_id}: step_suffix {spec.step_suffix!r} does "

@@ -11,6 +11,7 @@ refused.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from harness.models.prms.tokens import encode, single_token
 class ValueHeadFamily(Family):
     name = "value-head"
 
-    def __init__(self, spec, tokenizer) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, spec: Any, tokenizer: Any) -> None:
         super().__init__(spec, tokenizer)
         self.step_id = single_token(tokenizer, spec.step_token, "step_token")
         self.bos = ""
