@@ -250,3 +250,9 @@ def make_prm(case: str, root: Path, shared_data: Path, **options: Any) -> Any:
     if case == "implicit":
         options.setdefault("reference_model", str(build("eurus-ref", root, shared_data).path))
     return TransformersPRM(spec, str(tiny.path), dtype="float32", **options)
+
+
+def max_abs_diff(got: list[list[float]], want: list[list[float]]) -> float:
+    """The largest difference between two per-sample score lists of equal shape."""
+    return max(abs(a - b) for g, w in zip(got, want, strict=True)
+               for a, b in zip(g, w, strict=True))

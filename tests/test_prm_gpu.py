@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from prm_tiny import FAMILY_CASES, as_problems_samples, make_prm, tiny_root
+from prm_tiny import FAMILY_CASES, as_problems_samples, make_prm, max_abs_diff, tiny_root
 from prm_tiny import samples_from_processbench as draw
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -19,8 +19,7 @@ def test_gpu_scores_equal_cpu_scores(case, tmp_path_factory, shared_data):
     prm = make_prm(case, root, shared_data, device="cuda", padding_side="left",
                    batch_tokens=8192)
     gpu = [r.scores for r in prm.score(*data)]
-    worst = max(abs(a - b) for g, c in zip(gpu, cpu, strict=True)
-                for a, b in zip(g, c, strict=True))
+    worst = max_abs_diff(gpu, cpu)
     print(f"\n[gpu-equality] {case}: max |cuda - cpu| = {worst:.2e}")
     assert prm.runners["prm"].device.startswith("cuda")
     for have, want in zip(gpu, cpu, strict=True):

@@ -23,7 +23,14 @@ for _key, _value in {"HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1",
                      "DO_NOT_TRACK": "1"}.items():
     os.environ.setdefault(_key, _value)
 
-from prm_tiny import FAMILY_CASES, as_problems_samples, build, make_prm, tiny_root  # noqa: E402
+from prm_tiny import (  # noqa: E402
+    FAMILY_CASES,
+    as_problems_samples,
+    build,
+    make_prm,
+    max_abs_diff,
+    tiny_root,
+)
 from prm_tiny import samples_from_processbench as draw  # noqa: E402
 
 from harness.errors import ConfigError  # noqa: E402
@@ -61,8 +68,7 @@ def test_vllm_pooling_equals_transformers(case, root, shared_data, data):
     prm = VllmPRM(spec, str(build(kind, root, shared_data).path), dtype="float32",
                   engine_options=ENGINE)
     got = [r.scores for r in prm.score(*data)]
-    worst = max(abs(a - b) for g, w in zip(got, want, strict=True)
-                for a, b in zip(g, w, strict=True))
+    worst = max_abs_diff(got, want)
     print(f"\n[vllm-equality] {case}: max |vllm - transformers| = {worst:.2e} over "
           f"{sum(map(len, got))} step scores")
     for have, expect in zip(got, want, strict=True):
@@ -126,8 +132,7 @@ def test_http_backend_against_a_real_vllm_server(root, shared_data, data, tmp_pa
         server.wait(timeout=60)
         log.close()
     want = [r.scores for r in make_prm("qwen-prm", root, shared_data).score(*data)]
-    worst = max(abs(a - b) for g, w in zip(got, want, strict=True)
-                for a, b in zip(g, w, strict=True))
+    worst = max_abs_diff(got, want)
     print(f"\n[vllm-serve-equality] qwen-prm over HTTP: max |server - transformers| = "
           f"{worst:.2e}")
     for have, expect in zip(got, want, strict=True):

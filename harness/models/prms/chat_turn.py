@@ -14,24 +14,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from harness.errors import ScoreError
-from harness.models.prms.protocol import Encoded, Family, Head, Segment, probability_rows
+from harness.models.prms.protocol import Encoded, LabelTokenFamily, Segment
 from harness.models.prms.tokens import encode, render_chat, single_token, starts_with
 
 
-class ChatTurnFamily(Family):
+class ChatTurnFamily(LabelTokenFamily):
     name = "chat-turn"
 
     def __init__(self, spec: Any, tokenizer: Any) -> None:
         super().__init__(spec, tokenizer)
         self.label_id = single_token(tokenizer, spec.assistant_label, "assistant_label")
-        self.label_ids = tuple(single_token(tokenizer, t, "label_tokens")
-                               for t in spec.label_tokens)
-
-    def head(self) -> Head:
-        return Head("causal-lm", "columns", 2, columns=self.label_ids)
 
     def encode(self, problem: str, steps: Sequence[str], where: str) -> Encoded:
         written = self.prepare_steps(steps, where)
@@ -58,7 +51,3 @@ class ChatTurnFamily(Family):
                     f"{self.spec.assistant_label!r} in the whole conversation's tokens")
             read.append(len(asked) - 1)
         return Encoded([Segment(tuple(ids), tuple(read))])
-
-    def readout(self, rows: dict[str, list[np.ndarray]], encoded: Encoded,
-                where: str) -> list[float]:
-        return probability_rows(rows["prm"][0], self.spec.correct_index, where).tolist()

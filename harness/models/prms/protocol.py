@@ -139,3 +139,22 @@ def probability_rows(rows: np.ndarray, index: int, where: str) -> np.ndarray:
     if not np.isfinite(rows).all():
         raise ScoreError(f"{where}: the model returned non-finite values")
     return softmax(rows.astype(np.float64))[:, index]
+
+
+class LabelTokenFamily(Family):
+    """A causal LM read over two label tokens (``spec.label_tokens``) at chosen positions
+    of one sequence; softmax over the pair, ``spec.correct_index`` = the good label."""
+
+    def __init__(self, spec: Any, tokenizer: Any) -> None:
+        from harness.models.prms.tokens import single_token
+
+        super().__init__(spec, tokenizer)
+        self.label_ids = tuple(single_token(tokenizer, t, "label_tokens")
+                               for t in spec.label_tokens)
+
+    def head(self) -> Head:
+        return Head("causal-lm", "columns", 2, columns=self.label_ids)
+
+    def readout(self, rows: dict[str, list[np.ndarray]], encoded: Encoded,
+                where: str) -> list[float]:
+        return probability_rows(rows["prm"][0], self.spec.correct_index, where).tolist()

@@ -10,14 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from harness.errors import ConfigError
-from harness.models.prms.protocol import Encoded, Family, Head, Segment, probability_rows
+from harness.models.prms.protocol import Encoded, LabelTokenFamily, Segment
 from harness.models.prms.tokens import encode, single_token
 
 
-class StepTagFamily(Family):
+class StepTagFamily(LabelTokenFamily):
     name = "step-tag"
 
     def __init__(self, spec: Any, tokenizer: Any) -> None:
@@ -26,11 +24,6 @@ class StepTagFamily(Family):
             raise ConfigError(f"spec {spec.model_id}: step_suffix {spec.step_suffix!r} does "
                               f"not contain step_tag {spec.step_tag!r}")
         self.tag_id = single_token(tokenizer, spec.step_tag, "step_tag")
-        self.label_ids = tuple(single_token(tokenizer, t, "label_tokens")
-                               for t in spec.label_tokens)
-
-    def head(self) -> Head:
-        return Head("causal-lm", "columns", 2, columns=self.label_ids)
 
     def encode(self, problem: str, steps: Sequence[str], where: str) -> Encoded:
         written = self.prepare_steps(steps, where)
@@ -41,7 +34,3 @@ class StepTagFamily(Family):
         self.count_check(len(read), len(written), f"step-tag {self.spec.step_tag!r} tokens",
                          where)
         return Encoded([Segment(tuple(ids), tuple(read))])
-
-    def readout(self, rows: dict[str, list[np.ndarray]], encoded: Encoded,
-                where: str) -> list[float]:
-        return probability_rows(rows["prm"][0], self.spec.correct_index, where).tolist()
