@@ -35,8 +35,14 @@ _BUILTINS: dict[str, dict[str, str]] = {
         "vllm": "harness.models.policies.vllm:VllmPolicy",
     },
     "prm": {
+        "http": "harness.models.prms.adapter:HttpPRM",
+        "length": "harness.models.prms.baselines:LengthPRM",
+        "random": "harness.models.prms.baselines:RandomPRM",
         "sim-noisy": "harness.models.prms.sim:SimNoisyPRM",
         "sim-oracle": "harness.models.prms.sim:SimOraclePRM",
+        "step-label": "harness.models.prms.baselines:StepLabelPRM",
+        "transformers": "harness.models.prms.adapter:TransformersPRM",
+        "vllm": "harness.models.prms.adapter:VllmPRM",
     },
     "strategy": {},
     "report": {

@@ -19,6 +19,8 @@ COMMAND_MODULES: list[tuple[str, str]] = [
     ("harness.cli.compare_cmd", "compare"),
     ("harness.cli.runs_cmd", "runs"),
     ("harness.cli.grade_cmd", "grade"),
+    ("harness.cli.score_cmd", "score"),
+    ("harness.cli.prms_cmd", "prms"),
     ("harness.cli.tasks_cmd", "tasks"),
     ("harness.cli.processbench_cmd", "processbench"),
     ("harness.cli.prm800k_steps_cmd", "prm800k_steps"),

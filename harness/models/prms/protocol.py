@@ -1,0 +1,160 @@
+"""What a protocol family is: input construction, the model output it needs, the read-out.
+
+A family turns (problem, steps) into token sequences (``Segment``: ids plus the positions
+whose outputs are read), names the per-position output a backend must compute (``Head``),
+and turns the rows read back into one native value per step. Backends (transformers,
+vLLM, HTTP) only ever see segments and heads, so every family runs on every backend that
+can compute its head. Family modules import no torch.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from harness.errors import ScoreError
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One sequence to run: its token ids and the positions whose outputs are read."""
+
+    ids: tuple[int, ...]
+    read: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A sample's segments plus what the family's read-out needs to know about them."""
+
+    segments: list[Segment]
+    extra: Any = None
+
+
+@dataclass(frozen=True)
+class Head:
+    """The per-position output a backend computes at the read positions.
+
+    loader: how the weights are built ("mlp-head": decoder + score.0/ReLU/score.2 from the
+    checkpoint; "linear-head": decoder + one Linear from the checkpoint;
+    "token-classification": the HF AutoModelForTokenClassification; "causal-lm": the HF
+    AutoModelForCausalLM). output: "logits" (the head's own outputs), "columns" (LM logits
+    of ``columns`` token ids) or "next-logprob" (log-probability of the actual next token).
+    """
+
+    loader: Literal["mlp-head", "linear-head", "token-classification", "causal-lm"]
+    output: Literal["logits", "columns", "next-logprob"]
+    width: int
+    columns: tuple[int, ...] = ()
+    weights_key: str | None = None
+    #: vLLM's native STEP pooling returns only rows at this token (Qwen2ForProcessRewardModel)
+    step_tag_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model a family runs: the hub id and revision from the spec."""
+
+    model_id: str
+    revision: str | None
+
+
+def softmax(rows: np.ndarray) -> np.ndarray:
+    shifted = rows - rows.max(axis=-1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def to_unit(values: Sequence[float], mapping: str) -> list[float]:
+    """Apply a spec's declared mapping from the native range to [0, 1]."""
+    if mapping == "identity":
+        return [float(v) for v in values]
+    if mapping == "sigmoid":
+        return [float(0.5 * (1.0 + math.tanh(0.5 * v))) for v in values]
+    if mapping == "shift-half":
+        return [float((v + 1.0) / 2.0) for v in values]
+    raise ScoreError(f"unknown score mapping {mapping!r}")
+
+
+def sample_label(problem_id: str, index: int) -> str:
+    """How errors name a sample."""
+    return f"sample {problem_id!r} #{index}"
+
+
+class Family(ABC):
+    """One protocol family; constructed with a validated spec and the model's tokenizer."""
+
+    name: ClassVar[str]
+
+    def __init__(self, spec: Any, tokenizer: Any) -> None:
+        self.spec = spec
+        self.tokenizer = tokenizer
+
+    def models(self) -> dict[str, ModelRef]:
+        """The models this family runs, by role; most need just the PRM."""
+        return {"prm": ModelRef(self.spec.model_id, self.spec.revision)}
+
+    @abstractmethod
+    def head(self) -> Head:
+        """What every model of this family computes at the read positions."""
+
+    @abstractmethod
+    def encode(self, problem: str, steps: Sequence[str], where: str) -> Encoded:
+        """The sequences to run for one sample; errors name ``where``."""
+
+    @abstractmethod
+    def readout(self, rows: dict[str, list[np.ndarray]], encoded: Encoded,
+                where: str) -> list[float]:
+        """Native step values from the rows of each role (one array per segment)."""
+
+    def prepare_steps(self, steps: Sequence[str], where: str) -> list[str]:
+        """Steps stripped (if the spec says so) and written with the spec's template."""
+        out = []
+        for k, step in enumerate(steps, start=1):
+            text = step.strip() if self.spec.strip_steps else step
+            if not text.strip():
+                raise ScoreError(f"{where}: step {k} is empty; a PRM cannot score it")
+            out.append(self.spec.step_template.format(step=text, k=k))
+        if not out:
+            raise ScoreError(f"{where}: the sample has no steps")
+        return out
+
+    @staticmethod
+    def count_check(found: int, steps: int, what: str, where: str) -> None:
+        if found != steps:
+            raise ScoreError(
+                f"{where}: found {found} {what} for {steps} steps; the tokenizer merged the "
+                f"separator with neighbouring text, or a step or the problem contains it")
+
+
+def probability_rows(rows: np.ndarray, index: int, where: str) -> np.ndarray:
+    """softmax over a [n, 2] block, column ``index``; non-finite input is an error."""
+    if rows.ndim != 2 or rows.shape[1] != 2:
+        raise ScoreError(f"{where}: expected [n, 2] model outputs, got {list(rows.shape)}")
+    if not np.isfinite(rows).all():
+        raise ScoreError(f"{where}: the model returned non-finite values")
+    return softmax(rows.astype(np.float64))[:, index]
+
+
+class LabelTokenFamily(Family):
+    """A causal LM read over two label tokens (``spec.label_tokens``) at chosen positions
+    of one sequence; softmax over the pair, ``spec.correct_index`` = the good label."""
+
+    def __init__(self, spec: Any, tokenizer: Any) -> None:
+        from harness.models.prms.tokens import single_token
+
+        super().__init__(spec, tokenizer)
+        self.label_ids = tuple(single_token(tokenizer, t, "label_tokens")
+                               for t in spec.label_tokens)
+
+    def head(self) -> Head:
+        return Head("causal-lm", "columns", 2, columns=self.label_ids)
+
+    def readout(self, rows: dict[str, list[np.ndarray]], encoded: Encoded,
+                where: str) -> list[float]:
+        return probability_rows(rows["prm"][0], self.spec.correct_index, where).tolist()

@@ -1,0 +1,249 @@
+"""Golden tests: each family's adapter against a plain computation of the model card's
+procedure, written here independently, on a tiny model of the family's architecture.
+
+The reference side uses the in-memory modules and the in-memory tokenizer that built the
+tiny model (not what the harness loads from disk) and follows the card's code path
+(per-prefix forwards where the card does that), so a wrong position, template, label
+index or loader shows up as a mismatch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from prm_tiny import FAMILY_CASES, as_problems_samples, build, make_prm, tiny_root
+from prm_tiny import samples_from_processbench as draw
+
+QWEN_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
+TOL = 1e-5
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return tiny_root(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def items(shared_data):
+    # varied real items: gsm8k and MATH ProcessBench solutions
+    return draw(shared_data, 4, seed=11) + draw(shared_data, 2, seed=12, split="math")
+
+
+def _ids(tok, text, special=True):
+    return torch.tensor([tok.encode(text, add_special_tokens=special)])
+
+
+# --- the cards' procedures ----------------------------------------------------------------
+def card_qwen_prm(tiny, problem, steps):
+    tok = tiny.tokenizer
+    messages = [{"role": "system", "content": QWEN_SYSTEM},
+                {"role": "user", "content": problem},
+                {"role": "assistant", "content": "<extra_0>".join(steps) + "<extra_0>"}]
+    text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=False)
+    ids = _ids(tok, text)
+    logits = tiny.modules["head"](tiny.modules["decoder"](ids).last_hidden_state)
+    probs = torch.softmax(logits, dim=-1)
+    mask = ids == tok.convert_tokens_to_ids("<extra_0>")
+    return probs[mask][:, 1].tolist()
+
+
+def card_outcome(tiny, problem, steps):
+    tok, out = tiny.tokenizer, []
+    for k in range(1, len(steps) + 1):
+        chat = [{"role": "system", "content": QWEN_SYSTEM}, {"role": "user", "content": problem},
+                {"role": "assistant", "content": "\n\n".join(steps[:k])}]
+        text = tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=False)
+        ids = _ids(tok, text, special=False)
+        value = tiny.modules["head"](tiny.modules["decoder"](ids).last_hidden_state)[0, -1, 0]
+        out.append(float(value))
+    return out
+
+
+def card_math_shepherd(tiny, problem, steps):
+    tok, model = tiny.tokenizer, tiny.modules["model"]
+    good = tok.encode("+", add_special_tokens=False)[-1]
+    bad = tok.encode("-", add_special_tokens=False)[-1]
+    tag = tok.encode("ки", add_special_tokens=False)[-1]
+    output = "\n".join(f"Step {k}: {s} ки" for k, s in enumerate(steps, start=1))
+    ids = _ids(tok, f"{problem} {output}")
+    assert ids[0, 0].item() == tok.bos_token_id  # the card's encode adds BOS
+    scores = model(ids).logits[:, :, [good, bad]].softmax(dim=-1)[:, :, 0]
+    return scores[ids == tag].tolist()
+
+
+def card_math_psa(tiny, problem, steps):
+    tok, model = tiny.tokenizer, tiny.modules["model"]
+    good, bad = tok.encode(" +", add_special_tokens=False), tok.encode(" -",
+                                                                         add_special_tokens=False)
+    assert len(good) == len(bad) == 1
+    tag = tok.encode(" \n\n\n\n\n", add_special_tokens=False)[-1]
+    sep = " \n\n\n\n\n "
+    ids = _ids(tok, f"{problem} " + sep.join(s.strip() for s in steps) + sep)
+    scores = model(ids).logits[:, :, [good[0], bad[0]]].softmax(dim=-1)[:, :, 0]
+    return scores[ids == tag].tolist()
+
+
+def card_rlhflow(tiny, problem, steps):
+    tok, model = tiny.tokenizer, tiny.modules["model"]
+    plus, minus = tok.encode("+", add_special_tokens=False)[-1], tok.encode(
+        "-", add_special_tokens=False)[-1]
+    conversation, out = [], []
+    for k, step in enumerate(steps):
+        text = problem + " " + step if k == 0 else step
+        conversation += [{"role": "user", "content": text}, {"role": "assistant", "content": "+"}]
+        ids = tok.apply_chat_template(conversation, tokenize=True, return_dict=True,
+                                      return_tensors="pt")["input_ids"]
+        logits = model(ids).logits[:, -3, [plus, minus]]
+        out.append(float(logits.softmax(dim=-1)[0, 0]))
+    return out
+
+
+def card_trl(tiny, problem, steps):
+    tok, model, sep = tiny.tokenizer, tiny.modules["model"], "\n\n"
+    out = []
+    for i in range(1, len(steps) + 1):
+        enc = tok(sep.join([problem, *steps[:i]]) + sep, return_tensors="pt")
+        logits = model(**enc).logits[0, -1]
+        out.append(float(logits.softmax(dim=-1)[1]))
+    return out
+
+
+def card_skywork(tiny, problem, steps):
+    tok, model, v_head = tiny.tokenizer, tiny.modules["model"], tiny.modules["v_head"]
+    response = "\n".join(s.replace("\n", " ") for s in steps)  # one line per step
+    input_ids = tok.encode(tok.bos_token + problem + "\n")
+    flags = [0] * len(input_ids)
+    newline = tok.encode("\n")[-1]
+    for piece in response.split("\n"):
+        piece_ids = (tok.encode(piece) if piece != "" else []) + [newline]
+        input_ids += piece_ids
+        flags += [0] * (len(piece_ids) - 1) + [1]
+    ids = torch.tensor([input_ids])
+    hidden = model(input_ids=ids, output_hidden_states=True).hidden_states[-1]
+    values = v_head(hidden).squeeze(-1)[0]
+    return [float(values[i]) for i, f in enumerate(flags) if f == 1]
+
+
+def card_eurus(prm_tiny, ref_tiny, problem, steps, coef=0.001):
+    tok = prm_tiny.tokenizer
+    answer = [f"Step {i + 1}: " + s for i, s in enumerate(steps)]
+    input_ids = tok.apply_chat_template(
+        [{"role": "user", "content": problem},
+         {"role": "assistant", "content": "\n\n".join(answer)}],
+        tokenize=True, add_generation_prompt=False, return_dict=True,
+        return_tensors="pt")["input_ids"][0]
+    step_last = []
+    for n in range(len(answer) + 1):
+        conv = tok.apply_chat_template(
+            [{"role": "user", "content": problem},
+             {"role": "assistant", "content": "\n\n".join(answer[:n])}],
+            tokenize=False, add_generation_prompt=False).strip()
+        if n != 0 and n != len(answer):
+            conv += "\n\n"
+        step_last.append(len(tok.encode(conv, add_special_tokens=False)) - 2)
+    ids = input_ids.unsqueeze(0)
+
+    def logps(model):
+        logits = model(input_ids=ids).logits[:, :-1, :]
+        labels = ids[:, 1:]
+        return torch.gather(logits.log_softmax(-1), 2, labels.unsqueeze(2)).squeeze(2)
+
+    raw = logps(prm_tiny.modules["model"]) - logps(ref_tiny.modules["model"])
+    mask = torch.zeros(ids.shape[1] - 1)
+    mask[step_last[0]:] = 1.0
+    csum = (coef * raw[0] * mask).cumsum(-1)
+    index = torch.clamp(torch.tensor(step_last[1:]), 0, ids.shape[1] - 2)
+    return csum.gather(-1, index).tolist()
+
+
+GENPRM_SYSTEM = ("You are a math teacher. Your task is to review and critique the paragraphs "
+                 "in solution directly. Output your judgement in the format of `\\boxed{Yes}` "
+                 "if the paragraph is correct, or `\\boxed{No}` if the paragraph is incorrect.")
+
+
+def card_genprm(tiny, problem, steps):
+    tok, model = tiny.tokenizer, tiny.modules["model"]
+    data_input = list(steps)
+    data_input[0] = problem + "\n" + data_input[0]
+    conversation = [{"role": "system", "content": GENPRM_SYSTEM}]
+    yes, no = tok.encode("Yes")[-1], tok.encode("No")[-1]
+    out = []
+    for paragraph in data_input:
+        conversation.append({"role": "user", "content": paragraph})
+        prompt = tok.apply_chat_template(conversation, tokenize=False,
+                                         add_generation_prompt=False)
+        if prompt.endswith(f"{tok.eos_token}\n"):
+            prompt = prompt[:-len(f"{tok.eos_token}\n")]
+        elif prompt.endswith(tok.eos_token):
+            prompt = prompt[:-len(tok.eos_token)]
+        prompt += "<output>\n**Judgement**: $\\boxed{"
+        logprobs = model(_ids(tok, prompt)).logits[0, -1].log_softmax(-1)
+        p_yes, p_no = math.exp(logprobs[yes]), math.exp(logprobs[no])
+        out.append(p_yes / (p_yes + p_no))
+        conversation.append({"role": "assistant",
+                             "content": "<output>\n**Judgement**: $\\boxed{Yes}$\n</output>\n"})
+    return out
+
+
+def _sigmoid(values):
+    return [1.0 / (1.0 + math.exp(-v)) for v in values]
+
+
+CARDS = {
+    "qwen-prm": ("qwen-prm", card_qwen_prm, False),
+    "token-classification": ("token-classification", card_trl, False),
+    "step-tag/math-shepherd": ("math-shepherd", card_math_shepherd, False),
+    "step-tag/math-psa": ("math-psa", card_math_psa, False),
+    "chat-turn": ("rlhflow", card_rlhflow, False),
+    "value-head": ("skywork", card_skywork, True),
+    "outcome": ("outcome", card_outcome, True),
+    "generative": ("genprm", card_genprm, False),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CARDS))
+def test_family_matches_card_procedure(case, root, shared_data, items):
+    kind, card, sigmoid = CARDS[case]
+    tiny = build(kind, root, shared_data)
+    prm = make_prm(case, root, shared_data)
+    problems, samples = as_problems_samples(items)
+    results = prm.score(problems, samples)
+    every = []
+    with torch.inference_mode():
+        for item, result in zip(items, results, strict=True):
+            native = card(tiny, item["problem"], [s.strip() for s in item["steps"]])
+            expected = _sigmoid(native) if sigmoid else native
+            assert len(result.scores) == len(item["steps"])
+            assert result.scores == pytest.approx(expected, abs=TOL), item["id"]
+            if sigmoid:
+                assert result.details["native"] == pytest.approx(native, abs=TOL)
+            every.extend(result.scores)
+    # the tiny model must discriminate, or agreement would prove little
+    assert max(every) - min(every) > 0.05
+
+
+def test_implicit_matches_reference_procedure(root, shared_data, items):
+    prm_tiny, ref_tiny = build("eurus", root, shared_data), build("eurus-ref", root, shared_data)
+    prm = make_prm("implicit", root, shared_data)
+    problems, samples = as_problems_samples(items)
+    ratios = []
+    with torch.inference_mode():
+        for item, result in zip(items, prm.score(problems, samples), strict=True):
+            native = card_eurus(prm_tiny, ref_tiny, item["problem"],
+                                [s.strip() for s in item["steps"]])
+            # compare the log-ratio sums themselves (native / beta), not just beta-scaled
+            got = [v / 0.001 for v in result.details["native"]]
+            assert got == pytest.approx([v / 0.001 for v in native], abs=1e-3), item["id"]
+            assert result.scores == pytest.approx(_sigmoid(native), abs=TOL)
+            ratios.extend(got)
+    assert max(ratios) - min(ratios) > 1.0
+
+
+def test_every_family_has_a_golden_case():
+    from harness.models.prms.specs import FAMILIES
+
+    covered = {case.split("/")[0] for case in [*CARDS, "implicit"]}
+    assert covered == set(FAMILIES)
+    assert set(FAMILY_CASES) == {*CARDS, "implicit"}
