@@ -22,6 +22,11 @@ T = TypeVar("T")
 # name -> "module:attribute", per kind. Keep each list sorted by name.
 _BUILTINS: dict[str, dict[str, str]] = {
     "task": {
+        "bigcodebench": "harness.tasks.bigcodebench:BigCodeBenchTask",
+        "bigcodebench-hard": "harness.tasks.bigcodebench:BigCodeBenchHardTask",
+        "humanevalplus": "harness.tasks.humanevalplus:HumanEvalPlusTask",
+        "livecodebench": "harness.tasks.livecodebench:LiveCodeBenchTask",
+        "mbppplus": "harness.tasks.mbppplus:MbppPlusTask",
         "synthetic-arith": "harness.tasks.synthetic_arith:SyntheticArithTask",
     },
     "policy": {

@@ -120,6 +120,9 @@ class Job:
     payload: dict[str, Any]
     limits: Limits = field(default_factory=Limits)
     recursion_limit: int = 1000
+    #: the payload already rendered as JSON (large inputs shared by many jobs are
+    #: rendered once); used instead of ``payload`` when set
+    payload_json: str | None = None
 
 
 @dataclass
@@ -276,12 +279,14 @@ class Sandbox:
             workdir.chmod(0o700)
             job_file = workdir / "job.json"
             spec = {"nonce": nonce, "result_fd": write_fd, "mode": job.mode,
-                    "payload": job.payload, "limits": job.limits.for_child(),
+                    "limits": job.limits.for_child(),
                     "isolation": self._isolation_spec(uid), "workdir": str(workdir),
                     "recursion_limit": job.recursion_limit}
+            payload = job.payload_json or json.dumps(job.payload, allow_nan=False)
+            text = json.dumps(spec, allow_nan=False)[:-1] + ', "payload": ' + payload + "}"
             fd = os.open(job_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(spec, handle, allow_nan=False)
+                handle.write(text)
             env = dict(_CHILD_ENV, HOME=str(workdir), TMPDIR=str(workdir))
             started = time.monotonic()
             proc = subprocess.Popen(

@@ -14,6 +14,9 @@ import math
 import sys
 
 MAX_DEPTH = 200
+# JSON renders ints in decimal, which Python limits to 4300 digits; beyond this size an
+# int travels as hex (linear time both ways).
+BIG_INT_BITS = 12000
 
 
 class Unsupported:
@@ -36,6 +39,28 @@ class Unsupported:
         return f"<unsupported {self.type_name}>"
 
 
+_BIG = 1 << BIG_INT_BITS
+_SIMPLE = frozenset({str, bool, type(None)})
+
+
+def _all_simple(items):
+    """True when every item of a list is a str, bool, None, a JSON-sized int or a finite
+    float (the common case of long outputs, copied without per-item encoding)."""
+    simple = _SIMPLE
+    big = _BIG
+    for v in list.__iter__(items):
+        t = type(v)
+        if t is int:
+            if not -big < v < big:
+                return False
+        elif t is float:
+            if v - v != 0:  # inf or nan
+                return False
+        elif t not in simple:
+            return False
+    return True
+
+
 def _float(x):
     if math.isfinite(x):
         return x
@@ -54,12 +79,16 @@ def encode(value, depth=0):
     if depth > MAX_DEPTH:
         return {"$": "unsupported", "type": "too-deep"}
     t = type(value)
+    if t is int and value.bit_length() > BIG_INT_BITS:
+        return {"$": "int", "v": hex(value)}
     if value is None or t is bool or t is int or t is str:
         return value
     if t is float:
         return _float(value)
     d = depth + 1
     if t is list:
+        if _all_simple(value):
+            return list(value)
         return [encode(v, d) for v in list.__iter__(value)]
     if t is tuple:
         return {"$": "tuple", "v": [encode(v, d) for v in tuple.__iter__(value)]}
@@ -101,48 +130,59 @@ def _decode_float(text):
     return float(text)
 
 
-def decode(tree):
-    """The Python value for an encoded tree (trusted side: the harness or the child's
-    own inputs). Unknown tags raise ValueError."""
-    if tree is None or isinstance(tree, (bool, int, str, float)):
-        return tree
-    if isinstance(tree, list):
-        return [decode(v) for v in tree]
-    if not isinstance(tree, dict):
-        raise ValueError(f"not an encoded value: {type(tree).__name__!r}")
-    tag = tree.get("$")
-    v = tree.get("v")
+def tag_hook(obj):
+    """``json.loads`` object_hook: turns a tagged object (whose contents are already
+    decoded) into its value; other objects (a result frame's own structure) pass through.
+    Unknown tags raise ValueError."""
+    if "$" not in obj:
+        return obj
+    tag = obj["$"]
+    v = obj.get("v")
+    if tag == "tuple":
+        return tuple(v)
+    if tag == "dict":
+        return {k: x for k, x in v}
+    if tag == "set":
+        return set(v)
+    if tag == "frozenset":
+        return frozenset(v)
     if tag == "float":
         return _decode_float(v)
-    if tag == "tuple":
-        return tuple(decode(x) for x in v)
-    if tag == "dict":
-        return {decode(k): decode(x) for k, x in v}
-    if tag == "set":
-        return {decode(x) for x in v}
-    if tag == "frozenset":
-        return frozenset(decode(x) for x in v)
+    if tag == "int":
+        return int(v, 16)
     if tag == "complex":
-        return complex(decode(v[0]), decode(v[1]))
+        return complex(v[0], v[1])
     if tag == "bytes":
         return bytes.fromhex(v)
     if tag in ("OrderedDict", "defaultdict", "Counter", "deque"):
         import collections
         if tag == "deque":
-            return collections.deque(decode(x) for x in v)
-        pairs = [(decode(k), decode(x)) for k, x in v]
+            return collections.deque(v)
         if tag == "defaultdict":
             out = collections.defaultdict(None)
-            out.update(pairs)
+            out.update((k, x) for k, x in v)
             return out
-        return getattr(collections, tag)(pairs)
+        return getattr(collections, tag)((k, x) for k, x in v)
     if tag == "np":
         import numpy
-        return numpy.dtype(tree["dtype"]).type(decode(v))
+        return numpy.dtype(obj["dtype"]).type(v)
     if tag == "ndarray":
         import numpy
-        data = decode(v)
-        return numpy.array(data, dtype=tree["dtype"]).reshape(tree["shape"])
+        return numpy.array(v, dtype=obj["dtype"]).reshape(obj["shape"])
     if tag == "unsupported":
-        return Unsupported(str(tree.get("type")))
+        return Unsupported(str(obj.get("type")))
     raise ValueError(f"unknown value tag {tag!r}")
+
+
+def loads(text):
+    """Decode JSON text holding encoded values (at any depth) into Python values."""
+    return json.loads(text, object_hook=tag_hook)
+
+
+def decode(tree):
+    """The Python value for an already-parsed encoded tree."""
+    if isinstance(tree, list):
+        return [decode(v) for v in tree]
+    if isinstance(tree, dict):
+        return tag_hook({k: decode(v) for k, v in tree.items()})
+    return tree
