@@ -68,7 +68,11 @@ DEFAULT_UID_BASE = 1_900_000_000
 UID_RANGE = 4096
 POLICY_ENV = "PRM_HARNESS_SANDBOX"  # "auto" (default) or "strict"
 _FRAME_MAGIC = b"PRMSBX1 "
-_KILL = shutil.which("kill") or "/bin/kill"
+_KILL_BIN = shutil.which("kill")
+# "kill every process I may signal": as the slot's uid that is exactly the program's
+# leftovers (procps and util-linux kill both take "-9 -1"; Python when neither exists)
+_KILL_ALL = ([_KILL_BIN, "-9", "-1"] if _KILL_BIN else
+             [sys.executable, "-I", "-S", "-c", "import os; os.kill(-1, 9)"])
 _CHILD_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "LANG": "C.UTF-8",
@@ -379,7 +383,7 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 def _kill_uid(uid: int) -> None:
     """Kill every process of the slot's uid (including ones that left the group)."""
-    subprocess.run([_KILL, "-s", "KILL", "--", "-1"], user=uid, group=uid, extra_groups=[],
+    subprocess.run(_KILL_ALL, user=uid, group=uid, extra_groups=[],
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
 
 
