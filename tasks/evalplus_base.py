@@ -3,6 +3,7 @@ prompts, reference completions and grading through the evalplus runner."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -11,7 +12,7 @@ from harness.data import UrlFile, fetch_file
 from harness.errors import ConfigError, InputError
 from harness.grading.evalplus_runner import EvalplusGrader, EvalplusProblem
 from harness.grading.verdict import Verdict
-from harness.store.jsonl import read_jsonl
+from harness.store.jsonl import open_text
 from harness.tasks.code_common import CodeTask, find_program, float_option
 from harness.types import Message, Problem
 
@@ -20,6 +21,24 @@ _REQUIRED = ("task_id", "prompt", "entry_point", "canonical_solution", "base_inp
 
 INSTRUCTION = ("Complete the following Python function. Reply with the complete function "
                "in one Python code block.")
+
+
+def _read_release(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """The release file's rows. Lenient where strict JSON is not: MBPP+ inputs contain
+    ``Infinity``/``NaN``, which evalplus (Python's json) reads as floats."""
+    rows = []
+    with open_text(path) as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+            except ValueError as exc:
+                raise InputError(f"malformed JSON: {exc}", path=path, line=number) from None
+            if not isinstance(row, dict):
+                raise InputError("expected a JSON object", path=path, line=number)
+            rows.append((number, row))
+    return rows
 
 
 class EvalplusTask(CodeTask):
@@ -55,7 +74,7 @@ class EvalplusTask(CodeTask):
         resolved = fetch_file(mirror_path, release, self.data_dir)
         self._provenance = resolved.provenance
         problems = []
-        for line, row in read_jsonl(resolved.path):
+        for line, row in _read_release(resolved.path):
             for name in _REQUIRED:
                 if name not in row:
                     raise InputError("missing", path=resolved.path, line=line, field=name)
