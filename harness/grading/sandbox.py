@@ -62,7 +62,17 @@ from harness.errors import ConfigError
 
 CHILD_DIR = Path(__file__).resolve().parent / "sandbox_child"
 DRIVER = CHILD_DIR / "_sbx_driver.py"
-DRIVER_VERSION = "1"
+def _driver_digest() -> str:
+    """sha256 of the child code: part of every cache key built on what the child reports."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(CHILD_DIR.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+DRIVER_VERSION = _driver_digest()
 UID_BASE_ENV = "PRM_HARNESS_SANDBOX_UID_BASE"
 DEFAULT_UID_BASE = 1_900_000_000
 UID_RANGE = 4096

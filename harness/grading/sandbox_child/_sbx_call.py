@@ -9,7 +9,7 @@ import time
 import types
 
 from _sbx_io import TimeLimitExceeded, swallow_io, time_limit
-from _sbx_values import decode, encode
+from _sbx_values import decode, encode_output
 
 _EVALPLUS_DISABLED = {
     "os": ("kill", "system", "putenv", "remove", "removedirs", "rmdir", "fchdir", "setuid",
@@ -106,7 +106,7 @@ def _run_phase(payload, phase):
         if tuple_to_list and type(out) is tuple:
             out = list(out)
         try:
-            outputs.append({"v": encode(out)})
+            outputs.append({"v": encode_output(out)})
         except BaseException as exc:
             outputs.append({"exc": "EncodeError:" + _describe(exc)})
     # Sent as JSON text: the harness hashes it for the voting key and decodes it at C speed.
