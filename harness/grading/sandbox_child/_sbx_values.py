@@ -210,7 +210,8 @@ def tag_hook(obj):
             out = collections.defaultdict(None)
             out.update((k, x) for k, x in v)
             return out
-        return getattr(collections, tag)((k, x) for k, x in v)
+        # from a mapping: Counter(iterable) would count the pairs themselves
+        return getattr(collections, tag)(dict((k, x) for k, x in v))
     if tag == "np":
         import numpy
         return numpy.dtype(obj["dtype"]).type(v)
