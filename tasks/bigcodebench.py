@@ -99,10 +99,7 @@ class BigCodeBenchTask(CodeTask):
         return problems
 
     def bigcodebench_problem(self, problem: Problem) -> BigCodeBenchProblem:
-        try:
-            return self._problems[problem.id]
-        except KeyError:
-            raise InputError(f"{problem.id} is not a loaded {self.name} problem") from None
+        return self.loaded(self._problems, problem)  # type: ignore[no-any-return]
 
     def prompt(self, problem: Problem, style: str = "default") -> list[Message]:
         row = self._rows[problem.id]

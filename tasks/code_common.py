@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 import weakref
 from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, InputError
 from harness.grading.sandbox import Sandbox
 from harness.grading.verdict import Verdict
 from harness.interfaces import Task
@@ -23,6 +24,13 @@ _FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+-]*)[^\n]*\n(.*?)^[ \t]*```[ \t]*(?:\
 _PYTHON_TAGS = {"", "python", "py", "python3", "py3"}
 _TOP_LEVEL_BREAK = re.compile(r"\n[ \t]*\n(?=\S)")
 
+def _parse(code: str) -> ast.Module:
+    """``ast.parse`` without the SyntaxWarnings task code triggers (invalid escapes)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(code)
+
+
 
 def fenced_blocks(text: str) -> list[tuple[str, str, int, int]]:
     """(language, code, start, end) of each fenced code block, in order."""
@@ -31,7 +39,7 @@ def fenced_blocks(text: str) -> list[tuple[str, str, int, int]]:
 
 def compiles(code: str) -> bool:
     try:
-        ast.parse(code)
+        _parse(code)
     except (SyntaxError, ValueError):
         return False
     return True
@@ -40,7 +48,7 @@ def compiles(code: str) -> bool:
 def defines(code: str, name: str) -> bool:
     """Whether ``code`` defines ``name`` at top level (function, class or assignment)."""
     try:
-        tree = ast.parse(code)
+        tree = _parse(code)
     except (SyntaxError, ValueError):
         return False
     for node in tree.body:
@@ -167,6 +175,13 @@ class CodeTask(Task):
         if self._sandbox is not None:
             self._sandbox.close()
             self._sandbox = None
+
+    def loaded(self, table: dict[str, Any], problem: Problem) -> Any:
+        """The runner's record for ``problem`` (loaded by ``load``)."""
+        try:
+            return table[problem.id]
+        except KeyError:
+            raise InputError(f"{problem.id} is not a loaded {self.name} problem") from None
 
     # -- the text side ---------------------------------------------------------------
     def split_steps(self, text: str) -> list[str]:

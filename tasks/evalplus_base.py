@@ -97,10 +97,7 @@ class EvalplusTask(CodeTask):
         return problems
 
     def evalplus_problem(self, problem: Problem) -> EvalplusProblem:
-        try:
-            return self._problems[problem.id]
-        except KeyError:
-            raise InputError(f"{problem.id} is not a loaded {self.name} problem") from None
+        return self.loaded(self._problems, problem)  # type: ignore[no-any-return]
 
     def prompt(self, problem: Problem, style: str = "default") -> list[Message]:
         code = problem.metadata["prompt"]

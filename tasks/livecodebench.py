@@ -166,10 +166,7 @@ class LiveCodeBenchTask(CodeTask):
         return problem
 
     def livecodebench_problem(self, problem: Problem) -> LiveCodeBenchProblem:
-        try:
-            return self._problems[problem.id]
-        except KeyError:
-            raise InputError(f"{problem.id} is not a loaded {self.name} problem") from None
+        return self.loaded(self._problems, problem)  # type: ignore[no-any-return]
 
     def prompt(self, problem: Problem, style: str = "default") -> list[Message]:
         if style not in ("default", "chat"):

@@ -23,3 +23,12 @@ def shared_data() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def code_cache(tmp_path_factory):
+    """A fresh cache folder for code grading (expected outputs), per test module."""
+    with pytest.MonkeyPatch.context() as mp:
+        path = tmp_path_factory.mktemp("cache")
+        mp.setenv("PRM_HARNESS_CACHE", str(path))
+        yield path

@@ -24,11 +24,8 @@ STORED_BCB = ("samples/qwen2.5-coder_base_bigcodebench_hard/7b-base/"
 
 
 @pytest.fixture(scope="module", autouse=True)
-def cache_dir(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        path = tmp_path_factory.mktemp("cache")
-        mp.setenv("PRM_HARNESS_CACHE", str(path))
-        yield path
+def _fresh_cache(code_cache):
+    return code_cache
 
 
 def _draw(ids: list[str], k: int, seed: int) -> list[str]:

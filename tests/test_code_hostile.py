@@ -17,15 +17,7 @@ ADD = "def add(x: int, y: int):\n"
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        path = tmp_path_factory.mktemp("cache")
-        mp.setenv("PRM_HARNESS_CACHE", str(path))
-        yield path
-
-
-@pytest.fixture(scope="module")
-def humaneval(shared_data, cache_dir):
+def humaneval(shared_data, code_cache):
     task = build_task("humanevalplus", shared_data, workers=2)
     problems = {p.id: p for p in task.load()}
     yield task, problems["HumanEval/53"]

@@ -20,14 +20,6 @@ from harness.tasks.livecodebench import release_files
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        path = tmp_path_factory.mktemp("cache")
-        mp.setenv("PRM_HARNESS_CACHE", str(path))
-        yield path
-
-
 @pytest.mark.parametrize(("name", "options", "count", "first"), [
     ("humanevalplus", {}, 164, "HumanEval/0"),
     ("mbppplus", {}, 378, "Mbpp/2"),
@@ -165,7 +157,7 @@ def test_find_program():
     assert find_program("I don't know.") is None
 
 
-def test_evalplus_lines_grade_like_evalplus(shared_data, cache_dir, tmp_path, capsys):
+def test_evalplus_lines_grade_like_evalplus(shared_data, code_cache, tmp_path, capsys):
     from helpers import run_cli, write_jsonl
 
     task = build_task("humanevalplus", shared_data)

@@ -13,12 +13,22 @@ from __future__ import annotations
 
 import ast
 import json
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.grading.pool import grade_in_pool
 from harness.grading.sandbox import Job, Limits, RunResult, Sandbox
 from harness.grading.verdict import Verdict, outputs_vote_key
+
+
+def _parse(code: str) -> ast.Module:
+    """``ast.parse`` without the SyntaxWarnings task code triggers (invalid escapes)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(code)
+
 
 
 @dataclass(frozen=True)
@@ -35,7 +45,7 @@ class BigCodeBenchProblem:
 def test_method_names(test_code: str, class_name: str = "TestCases") -> set[str]:
     """Names of the ``test*`` methods unittest will run for ``class_name`` (including
     ones inherited from classes defined in the same code)."""
-    tree = ast.parse(test_code)
+    tree = _parse(test_code)
     classes = {node.name: node for node in ast.walk(tree) if isinstance(node, ast.ClassDef)}
     names: set[str] = set()
     seen: set[str] = set()
@@ -57,7 +67,7 @@ def test_method_names(test_code: str, class_name: str = "TestCases") -> set[str]
 def imported_modules(code: str) -> set[str]:
     """Top-level names of every module ``code`` imports (anywhere in it)."""
     try:
-        tree = ast.parse(code)
+        tree = _parse(code)
     except (SyntaxError, ValueError):
         return set()
     found = set()
@@ -112,30 +122,20 @@ class BigCodeBenchGrader:
         """Verdicts for every program (None: no code) of every problem."""
         needed = set().union(*(required_modules(p) for p, _ in items)) if items else set()
         found = self.available(needed)
-        jobs, where = [], []
-        out: list[list[Verdict]] = []
-        for i, (problem, programs) in enumerate(items):
+
+        def skip(problem: BigCodeBenchProblem) -> dict[str, Any] | None:
             missing = sorted(m for m in required_modules(problem) if not found[m])
-            verdicts = []
-            for j, program in enumerate(programs):
-                if missing:
-                    verdicts.append(Verdict(False, None, {
-                        "status": "missing-library", "missing": missing,
-                        "reason": f"not installed in the sandbox interpreter: {missing}"}))
-                elif program is None:
-                    verdicts.append(Verdict(False, None, {"status": "no-code",
-                                                          "reason": "no program found"}))
-                else:
-                    payload = {"program": program + "\n" + problem.test,
-                               "timeout": self.timeout, "entry_point": problem.entry_point}
-                    jobs.append(Job("unittest", payload, self._limits()))
-                    where.append((i, j))
-                    verdicts.append(Verdict(False, None))
-            out.append(verdicts)
-        runs = self._sandbox().run_many(jobs) if jobs else []
-        for (i, j), run in zip(where, runs, strict=True):
-            out[i][j] = judge(items[i][0], run)
-        return out
+            if not missing:
+                return None
+            return {"status": "missing-library", "missing": missing,
+                    "reason": f"not installed in the sandbox interpreter: {missing}"}
+
+        def make_job(problem: BigCodeBenchProblem, program: str) -> Job:
+            payload = {"program": program + "\n" + problem.test, "timeout": self.timeout,
+                       "entry_point": problem.entry_point}
+            return Job("unittest", payload, self._limits())
+
+        return grade_in_pool(items, self._sandbox(), make_job, judge, skip)
 
 
 def judge(problem: BigCodeBenchProblem, run: RunResult) -> Verdict:

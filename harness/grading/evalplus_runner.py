@@ -22,6 +22,7 @@ from typing import Any
 
 from harness.grading import cache
 from harness.grading.evalplus_compare import MBPP_NOT_NONE, PhaseChecker
+from harness.grading.pool import grade_in_pool
 from harness.grading.sandbox import DRIVER_VERSION, Job, Limits, RunResult, Sandbox
 from harness.grading.sandbox_child._sbx_values import encode, loads
 from harness.grading.verdict import Verdict, outputs_vote_key
@@ -161,31 +162,22 @@ class EvalplusGrader:
               ) -> list[list[Verdict]]:
         """Verdicts for every program (None: no code, abstains) of every problem."""
         expected = self.expected([p for p, _ in items])
-        jobs, where = [], []
-        out: list[list[Verdict]] = []
-        for i, (problem, programs) in enumerate(items):
-            exp = expected[problem.task_id]
-            verdicts: list[Verdict] = []
-            for j, program in enumerate(programs):
-                if exp.error is not None:
-                    verdicts.append(Verdict(False, None, {"status": "error", "reason":
-                                    f"ground truth failed: {exp.error}"}))
-                elif program is None:
-                    verdicts.append(Verdict(False, None, {"status": "no-code",
-                                                          "reason": "no program found"}))
-                else:
-                    limits = self.time_limits(exp)
-                    wall = sum(min(self.timeout_per_task, sum(limits[n])) + 1 for n in PHASES)
-                    jobs.append(self._call_job(problem, program, limits, guard=True,
-                                               wall_s=wall + 2))
-                    where.append((i, j))
-                    verdicts.append(Verdict(False, None))
-            out.append(verdicts)
-        runs = self._sandbox().run_many(jobs) if jobs else []
-        for (i, j), run in zip(where, runs, strict=True):
-            problem = items[i][0]
-            out[i][j] = self._judge(problem, expected[problem.task_id], run)
-        return out
+
+        def skip(problem: EvalplusProblem) -> dict[str, Any] | None:
+            error = expected[problem.task_id].error
+            if error is None:
+                return None
+            return {"status": "error", "reason": f"ground truth failed: {error}"}
+
+        def make_job(problem: EvalplusProblem, program: str) -> Job:
+            limits = self.time_limits(expected[problem.task_id])
+            wall = sum(min(self.timeout_per_task, sum(limits[n])) + 1 for n in PHASES)
+            return self._call_job(problem, program, limits, guard=True, wall_s=wall + 2)
+
+        def judge(problem: EvalplusProblem, run: RunResult) -> Verdict:
+            return self._judge(problem, expected[problem.task_id], run)
+
+        return grade_in_pool(items, self._sandbox(), make_job, judge, skip)
 
     def _judge(self, problem: EvalplusProblem, exp: _Expected, run: RunResult) -> Verdict:
         if run.status != "ok":

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from harness.grading.pool import grade_in_pool
 from harness.grading.sandbox import Job, Limits, RunResult, Sandbox
 from harness.grading.sandbox_child._sbx_values import encode, loads
 from harness.grading.verdict import Verdict, outputs_vote_key
@@ -102,23 +103,7 @@ class LiveCodeBenchGrader:
 
     def grade(self, items: Sequence[tuple[LiveCodeBenchProblem, Sequence[str | None]]]
               ) -> list[list[Verdict]]:
-        jobs, where = [], []
-        out: list[list[Verdict]] = []
-        for i, (problem, programs) in enumerate(items):
-            verdicts = []
-            for j, program in enumerate(programs):
-                if program is None:
-                    verdicts.append(Verdict(False, None, {"status": "no-code",
-                                                          "reason": "no program found"}))
-                    continue
-                jobs.append(self._job(problem, program))
-                where.append((i, j))
-                verdicts.append(Verdict(False, None))
-            out.append(verdicts)
-        runs = self._sandbox().run_many(jobs) if jobs else []
-        for (i, j), run in zip(where, runs, strict=True):
-            out[i][j] = judge(items[i][0], run)
-        return out
+        return grade_in_pool(items, self._sandbox(), self._job, judge)
 
 
 def judge(problem: LiveCodeBenchProblem, run: RunResult) -> Verdict:
