@@ -99,7 +99,7 @@ class BigCodeBenchTask(CodeTask):
         return problems
 
     def bigcodebench_problem(self, problem: Problem) -> BigCodeBenchProblem:
-        return self.loaded(self._problems, problem)  # type: ignore[no-any-return]
+        return self.loaded(self._problems, problem)
 
     def prompt(self, problem: Problem, style: str = "default") -> list[Message]:
         row = self._rows[problem.id]

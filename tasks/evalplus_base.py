@@ -97,7 +97,7 @@ class EvalplusTask(CodeTask):
         return problems
 
     def evalplus_problem(self, problem: Problem) -> EvalplusProblem:
-        return self.loaded(self._problems, problem)  # type: ignore[no-any-return]
+        return self.loaded(self._problems, problem)
 
     def prompt(self, problem: Problem, style: str = "default") -> list[Message]:
         code = problem.metadata["prompt"]

@@ -166,7 +166,7 @@ class LiveCodeBenchTask(CodeTask):
         return problem
 
     def livecodebench_problem(self, problem: Problem) -> LiveCodeBenchProblem:
-        return self.loaded(self._problems, problem)  # type: ignore[no-any-return]
+        return self.loaded(self._problems, problem)
 
     def prompt(self, problem: Problem, style: str = "default") -> list[Message]:
         if style not in ("default", "chat"):

@@ -70,7 +70,7 @@ def imported_modules(code: str) -> set[str]:
         tree = _parse(code)
     except (SyntaxError, ValueError):
         return set()
-    found = set()
+    found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name.split(".")[0] for alias in node.names)

@@ -77,7 +77,7 @@ class Digest:
     def __ne__(self, other):
         return not self.__eq__(other)
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self):
         return f"<digest of {self.n} items {self.hex[:12]}>"
