@@ -75,6 +75,12 @@ def main() -> int:
         "ours_pass": sum(ours), "evalplus_pass": sum(reference),
         "verdict_agreement": round(sum(a == b for a, b in zip(ours, reference, strict=True))
                                    / len(records), 4),
+        "disagreements": [
+            {"task_id": r["task_id"], "pool_index": r["pool_index"], "ours": a,
+             "evalplus": b, "our_reason": str(g.details.get("reason"))[:160],
+             "evalplus_status": [t["base_status"], t["plus_status"]]}
+            for r, g, t, a, b in zip(records, grades, theirs, ours, reference, strict=True)
+            if a != b],
         "evalplus_version": evalplus.__version__, "python": platform.python_version(),
         "cpus": os.cpu_count()}))
     return 0

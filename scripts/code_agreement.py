@@ -126,16 +126,38 @@ def _compare(task_name: str, records: list[dict[str, Any]], grades: list[Any],
             "missing_library_tasks": excluded, "disagreements": disagreements}
 
 
+def _is_line_subsequence(short: str, long: str) -> bool:
+    lines = iter(long.splitlines())
+    return all(any(line == other for other in lines) for line in short.splitlines())
+
+
+def join_prompt(pool_prompt: str, prompts: dict[str, str]) -> str:
+    """The task whose prompt the pool's prompt was cut from. CodeT dropped the docstring
+    examples from prompts, so the join asks for the pool prompt's lines to appear in order
+    in exactly one task's prompt, and failing that for its ``def`` line (the function to
+    complete) to appear in exactly one."""
+    exact = [task_id for task_id, text in prompts.items() if text == pool_prompt]
+    matches = exact or [task_id for task_id, text in prompts.items()
+                        if _is_line_subsequence(pool_prompt.strip("\n"), text)]
+    if not matches:  # otherwise the signature line of the function to complete decides
+        signature = [line for line in pool_prompt.splitlines() if line.startswith("def ")][-1]
+        matches = [task_id for task_id, text in prompts.items()
+                   if signature in text.splitlines()]
+    if len(matches) != 1:
+        raise ValueError(f"pool prompt matches {len(matches)} tasks: {pool_prompt[:80]!r}")
+    return matches[0]
+
+
 def codegen_records(data_dir: Path, per_problem: int, seed: int) -> list[dict[str, Any]]:
     """A seeded draw of ``per_problem`` CodeGen-16B samples for every HumanEval task, as
-    evalplus-style records (joined to task ids on the exact prompt text)."""
+    evalplus-style records (joined to task ids on the prompt text, see join_prompt)."""
     with gzip.open(data_dir / "humanevalplus/v0.1.10/HumanEvalPlus.jsonl.gz", "rt") as handle:
-        by_prompt = {row["prompt"]: row["task_id"] for row in map(json.loads, handle)}
+        prompts = {row["task_id"]: row["prompt"] for row in map(json.loads, handle)}
     rng = random.Random(seed)
     records = []
     with open(data_dir / SAMPLES / CODEGEN_POOL, encoding="utf-8") as handle:
         for row in map(json.loads, handle):
-            task_id = by_prompt[row["prompt"]]
+            task_id = join_prompt(row["prompt"], prompts)
             for index in sorted(rng.sample(range(len(row["samples"])), per_problem)):
                 records.append({"task_id": task_id, "completion": row["samples"][index],
                                 "pool_index": index})
