@@ -23,7 +23,12 @@ T = TypeVar("T")
 _BUILTINS: dict[str, dict[str, str]] = {
     "task": {
         "aime24": "harness.tasks.aime24:Aime24Task",
+        "bigcodebench": "harness.tasks.bigcodebench:BigCodeBenchTask",
+        "bigcodebench-hard": "harness.tasks.bigcodebench:BigCodeBenchHardTask",
+        "humanevalplus": "harness.tasks.humanevalplus:HumanEvalPlusTask",
+        "livecodebench": "harness.tasks.livecodebench:LiveCodeBenchTask",
         "math500": "harness.tasks.math500:Math500Task",
+        "mbppplus": "harness.tasks.mbppplus:MbppPlusTask",
         "prm800k": "harness.tasks.prm800k:Prm800kTask",
         "synthetic-arith": "harness.tasks.synthetic_arith:SyntheticArithTask",
     },

@@ -32,3 +32,12 @@ def tiny_policy_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     from tiny_policy import build_tiny_policy
 
     return str(build_tiny_policy(tmp_path_factory.mktemp("tiny-policy")))
+
+
+@pytest.fixture(scope="module")
+def code_cache(tmp_path_factory):
+    """A fresh cache folder for code grading (expected outputs), per test module."""
+    with pytest.MonkeyPatch.context() as mp:
+        path = tmp_path_factory.mktemp("cache")
+        mp.setenv("PRM_HARNESS_CACHE", str(path))
+        yield path

@@ -39,14 +39,20 @@ def check_task(task_name: str, data_dir: Path | None, options: dict[str, str],
         texts = task.reference_completions(problem)
         pairs.append((problem, [task.prepare(problem, i, t) for i, t in enumerate(texts)]))
     failures = []
+    unavailable = []
     statuses: Counter[str] = Counter()
     n_total = n_passed = 0
     batches = [pairs[i:i + chunk] for i in range(0, len(pairs), chunk)]
     for batch in track(batches, f"checking {task_name}", total=len(batches)):
         for (problem, _), grades in zip(batch, task.grade_batch(batch), strict=True):
             for g in grades:
+                status = str(g.details.get("status", "pass" if g.correct else "fail"))
+                statuses[status] += 1
+                if status == "missing-library":  # the machine's fault, not the reference's
+                    unavailable.append({"problem_id": problem.id,
+                                        "missing": g.details.get("missing")})
+                    continue
                 n_total += 1
-                statuses[str(g.details.get("status", "pass" if g.correct else "fail"))] += 1
                 if g.correct:
                     n_passed += 1
                 else:
@@ -57,7 +63,8 @@ def check_task(task_name: str, data_dir: Path | None, options: dict[str, str],
         raise HarnessError(f"task {task_name} has no reference solutions to check")
     return {"task": task_name, "identity": task.identity(), "n": n_total, "passed": n_passed,
             "pass_rate": n_passed / n_total, "threshold": task.check_threshold,
-            "statuses": dict(sorted(statuses.items())), "failures": failures}
+            "statuses": dict(sorted(statuses.items())), "failures": failures,
+            "missing_library": len(unavailable), "missing_library_tasks": unavailable}
 
 
 @tasks.command("check")

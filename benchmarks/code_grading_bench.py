@@ -1,0 +1,90 @@
+"""HumanEval+ grading speed: the harness' sandbox vs ``evalplus.evaluate``, same programs,
+same parallelism, one run. Prints one JSON line.
+
+    python benchmarks/code_grading_bench.py [--per-problem 10] [--seed 0] [--workers N]
+
+The programs are a seeded draw of ``--per-problem`` CodeGen-16B samples per HumanEval task
+(1,640 with the default 10) from the data mirror. Both graders' ground-truth outputs are
+computed first (each caches them), so the timed part is grading only; evalplus runs in a
+subprocess, its wall time includes its start-up. Needs ``pip install evalplus==0.3.1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from code_agreement import codegen_records, grade_records, run_evalplus
+
+from harness.build import build_task
+from harness.data import resolve_data_dir
+
+
+def warm_evalplus(data_dir: Path, workdir: Path) -> None:
+    """Compute (or load) evalplus' cached ground truth outside the timed run."""
+    plus = workdir / "HumanEvalPlus.jsonl"
+    with gzip.open(data_dir / "humanevalplus/v0.1.10/HumanEvalPlus.jsonl.gz", "rb") as src:
+        plus.write_bytes(src.read())
+    code = ("from evalplus.data import get_human_eval_plus, get_human_eval_plus_hash; "
+            "from evalplus.evaluate import get_groundtruth; "
+            "get_groundtruth(get_human_eval_plus(), get_human_eval_plus_hash(), [])")
+    env = dict(os.environ, HUMANEVAL_OVERRIDE_PATH=str(plus))
+    subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--per-problem", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    args = parser.parse_args()
+    data_dir = resolve_data_dir(args.data_dir)
+    if data_dir is None:
+        parser.error("needs the data mirror: --data-dir or PRM_HARNESS_DATA")
+    import evalplus
+
+    records = codegen_records(data_dir, args.per_problem, args.seed)
+    task = build_task("humanevalplus", data_dir, workers=args.workers)
+    problems = {p.id: p for p in task.load()}
+    task.grader.expected([task.evalplus_problem(p) for p in problems.values()])
+    with tempfile.TemporaryDirectory(prefix="code-bench-") as tmp:
+        warm_evalplus(data_dir, Path(tmp))
+        theirs, their_wall = run_evalplus(records, data_dir, args.workers, Path(tmp))
+    started = time.monotonic()
+    grades = grade_records(task, problems, records)
+    our_wall = time.monotonic() - started
+    task.close()
+    ours = [g.correct for g in grades]
+    reference = [r["base_status"] == "pass" and r["plus_status"] == "pass" for r in theirs]
+    print(json.dumps({
+        "bench": "code_grading", "task": "humanevalplus v0.1.10", "programs": len(records),
+        "per_problem": args.per_problem, "seed": args.seed, "workers": args.workers,
+        "ours_wall_s": round(our_wall, 2), "evalplus_wall_s": round(their_wall, 2),
+        "ratio_ours_over_evalplus": round(our_wall / their_wall, 3),
+        "ours_pass": sum(ours), "evalplus_pass": sum(reference),
+        "verdict_agreement": round(sum(a == b for a, b in zip(ours, reference, strict=True))
+                                   / len(records), 4),
+        "disagreements": [
+            {"task_id": r["task_id"], "pool_index": r["pool_index"], "ours": a,
+             "evalplus": b, "our_reason": str(g.details.get("reason"))[:160],
+             "evalplus_status": [t["base_status"], t["plus_status"]]}
+            for r, g, t, a, b in zip(records, grades, theirs, ours, reference, strict=True)
+            if a != b],
+        "evalplus_version": evalplus.__version__, "python": platform.python_version(),
+        "cpus": os.cpu_count()}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

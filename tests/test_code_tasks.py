@@ -1,0 +1,183 @@
+"""Code task adapters: loaders on the real files (and LiveCodeBench fixtures), steps,
+program extraction, evalplus-style lines, voting classes, pickle-free private tests."""
+
+from __future__ import annotations
+
+import base64
+import json
+import pickle
+import zlib
+from pathlib import Path
+
+import pytest
+
+from harness.build import build_task
+from harness.errors import ConfigError, InputError
+from harness.grading.safe_pickle import UnsafePickle, decode_compressed_tests, pickled_string
+from harness.tasks.code_common import find_program, split_code_steps
+from harness.tasks.livecodebench import release_files
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.mark.parametrize(("name", "options", "count", "first"), [
+    ("humanevalplus", {}, 164, "HumanEval/0"),
+    ("mbppplus", {}, 378, "Mbpp/2"),
+    ("mbppplus", {"version": "v0.1.0"}, 399, "Mbpp/2"),
+    ("bigcodebench", {}, 1140, "BigCodeBench/0"),
+    ("bigcodebench-hard", {"split": "instruct"}, 148, None),
+])
+def test_loaders_read_the_mirror(shared_data, name, options, count, first):
+    task = build_task(name, shared_data, **options)
+    problems = task.load()
+    assert len(problems) == count
+    assert len({p.id for p in problems}) == count
+    if first:
+        assert problems[0].id == first
+    assert all(p.domain == "code" and p.prompt[0]["role"] == "user" for p in problems)
+    identity = task.identity()
+    assert identity["file"]["source"] == "mirror" and len(identity["file"]["sha256"]) == 64
+
+
+def test_mbpp_inputs_are_converted_as_evalplus_does(shared_data):
+    task = build_task("mbppplus", shared_data)
+    task.load()
+    problem = task._problems["Mbpp/2"]  # similar_elements takes two tuples
+    assert all(isinstance(a, tuple) for a in problem.base_inputs[0])
+    assert isinstance(task._problems["Mbpp/124"].base_inputs[0][1], complex)
+
+
+def test_unknown_version_and_bad_rows_are_clear_errors(shared_data, tmp_path):
+    with pytest.raises(ConfigError, match="unknown version 'v9'"):
+        build_task("mbppplus", shared_data, version="v9")
+    bad = tmp_path / "humanevalplus" / "v0.1.10"
+    bad.mkdir(parents=True)
+    (bad / "HumanEvalPlus.jsonl.gz").write_bytes(b"")
+    import gzip
+    with gzip.open(bad / "HumanEvalPlus.jsonl.gz", "wt") as handle:
+        handle.write(json.dumps({"task_id": "HumanEval/0", "prompt": "x"}) + "\n")
+    with pytest.raises(InputError) as info:
+        build_task("humanevalplus", tmp_path).load()
+    assert info.value.line == 1 and info.value.field == "entry_point"
+
+
+def test_livecodebench_releases_dates_and_both_test_kinds():
+    assert release_files("release_v2") == ("test.jsonl", "test2.jsonl")
+    assert release_files("v2_v4") == ("test2.jsonl", "test3.jsonl", "test4.jsonl")
+    with pytest.raises(ConfigError):
+        release_files("release_v9")
+    task = build_task("livecodebench", FIXTURES, release="release_v1")
+    problems = {p.id: p for p in task.load()}
+    assert sorted(problems) == ["9001", "fx101_a", "fx101_b"]
+    stdin = task.livecodebench_problem(problems["fx101_a"])
+    assert stdin.func_name is None and len(stdin.tests) == 5  # 2 public + 3 decompressed
+    assert stdin.tests[2].input == "4\n10 20 30 40\n"
+    functional = task.livecodebench_problem(problems["9001"])
+    assert functional.func_name == "pairSum" and functional.tests[0].testtype == "functional"
+    later = build_task("livecodebench", FIXTURES, release="release_v2",
+                       start_date="2024-06-01", end_date="2024-12-31")
+    assert [p.id for p in later.load()] == ["fx202_a"]
+
+
+def test_livecodebench_grading(tmp_path):
+    task = build_task("livecodebench", FIXTURES, release="release_v1", workers=2)
+    problems = {p.id: p for p in task.load()}
+    sums = problems["fx101_a"]
+    texts = ["```python\nn = int(input())\na = list(map(int, input().split()))\n"
+             "print(sum(a))\nprint(max(a))\n```",
+             "import sys\n\ndef main():\n    d = sys.stdin.read().split()\n"
+             "    a = list(map(int, d[1:]))\n    print(sum(a), max(a), sep='\\n')\n\n"
+             "if __name__ == '__main__':\n    main()\n",
+             "print(8)\nprint(5)\n",
+             "Sorry, I cannot solve this."]
+    grades = task.grade(sums, [task.prepare(sums, i, t) for i, t in enumerate(texts)])
+    assert [g.correct for g in grades] == [True, True, False, False]
+    assert grades[0].vote_key == grades[1].vote_key != grades[2].vote_key
+    assert grades[3].vote_key is None and grades[3].details["status"] == "no-code"
+    average = problems["fx101_b"]  # "1.500000" equals "1.5" as decimals
+    text = "n = int(input())\na = list(map(int, input().split()))\nprint('%.6f' % (sum(a) / n))"
+    assert task.grade(average, [task.prepare(average, 0, text)])[0].correct
+    pairs = problems["9001"]
+    good = ("class Solution:\n    def pairSum(self, nums, target):\n"
+            "        for i in range(len(nums)):\n            for j in range(i + 1, len(nums)):\n"
+            "                if nums[i] + nums[j] == target:\n                    return (i, j)\n"
+            "        return [-1, -1]\n")
+    bad = "class Solution:\n    def pairSum(self, nums, target):\n        return [0, 1]\n"
+    grades = task.grade(pairs, [task.prepare(pairs, 0, good), task.prepare(pairs, 1, bad)])
+    assert [g.correct for g in grades] == [True, False]
+
+
+def test_private_tests_are_decoded_without_running_pickle(tmp_path):
+    rows = [{"input": "1\n", "output": "1\n", "testtype": "stdin"}]
+    packed = base64.b64encode(zlib.compress(pickle.dumps(json.dumps(rows)))).decode()
+    assert json.loads(decode_compressed_tests(packed)) == rows
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    for protocol in (0, 2, 4, 5):
+        with pytest.raises(UnsafePickle):
+            pickled_string(pickle.dumps(Exploit(), protocol=protocol))
+        with pytest.raises(UnsafePickle):
+            pickled_string(pickle.dumps(["a", "b"], protocol=protocol))
+        assert pickled_string(pickle.dumps("plain text", protocol=protocol)) == "plain text"
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("text", [
+    "",
+    "def f(x):\n    return x\n\n\ndef g():\n    pass\n",
+    "First I think.\n\nThen:\n```python\ndef f():\n\n    return 1\n```\nDone.\n\nBye",
+    "```\ncode\n```",
+    "Plan:\n\n1. a\n2. b\n\n```py\nx = 1\n```\n\n```python\ny = 2\n```\n",
+    "not code at all (\n\nsecond paragraph",
+])
+def test_steps_join_back_exactly(text):
+    steps = split_code_steps(text)
+    assert "".join(steps) == text
+    assert all(steps)
+
+
+def test_code_blocks_are_single_steps():
+    text = "Reasoning.\n\n```python\ndef f():\n\n    return 1\n```\nAfter.\n"
+    steps = split_code_steps(text)
+    assert steps == ["Reasoning.\n\n", "```python\ndef f():\n\n    return 1\n```\n", "After.\n"]
+    code = "import math\n\ndef f(x):\n    y = 1\n\n    return y\n\ndef g():\n    pass\n"
+    assert split_code_steps(code) == ["import math\n\n", "def f(x):\n    y = 1\n\n"
+                                      "    return y\n\n", "def g():\n    pass\n"]
+
+
+def test_find_program():
+    assert find_program("```python\ndef f(): return 1\n```\n```python\nprint(2)\n```",
+                        entry_point="f") == "def f(): return 1\n"
+    assert find_program("```python\nx = 1\n```\n```\ny = 2\n```") == "y = 2\n"
+    assert find_program("    return x + 1\n", "def f(x):\n") == "def f(x):\n    return x + 1\n"
+    assert find_program("I don't know.") is None
+
+
+def test_evalplus_lines_grade_like_evalplus(shared_data, code_cache, tmp_path, capsys):
+    from helpers import run_cli, write_jsonl
+
+    task = build_task("humanevalplus", shared_data)
+    prompt = {p.id: p for p in task.load()}["HumanEval/53"].metadata["prompt"]
+    samples = write_jsonl(tmp_path / "samples.jsonl", [
+        {"task_id": "HumanEval/53", "completion": "    return x + y\n"},
+        {"task_id": "HumanEval/53", "solution": prompt + "    return y + x\n"},
+        {"task_id": "HumanEval/53", "solution": prompt + "    return x - y\n"},
+        {"task_id": "HumanEval/53", "completion": "    return x +\n"},
+        {"problem_id": "HumanEval/53", "completion": "```python\ndef add(x, y):\n"
+                                                     "    return x + y\n```"},
+    ])
+    out = tmp_path / "graded.jsonl"
+    status, stdout, _ = run_cli(["grade", "humanevalplus", samples, "--out", out,
+                                 "--data-dir", shared_data, "--option", "workers=2"], capsys)
+    assert status == 0
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["n_samples"] == 5 and summary["n_correct"] == 3
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["correct"] for r in rows] == [True, True, False, False, True]
+    keys = [r["vote_key"] for r in rows]
+    assert keys[0] == keys[1] == keys[4] != keys[2]
+    assert keys[3] is None  # does not compile: no outputs, abstains
