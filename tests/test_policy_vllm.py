@@ -26,7 +26,9 @@ for _name, _value in {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", "VLLM_CPU_KVCACHE_S
                       "HF_HUB_OFFLINE": "1"}.items():
     os.environ.setdefault(_name, _value)
 
-vllm = pytest.importorskip("vllm")
+# the vllm tox environment sets PRM_HARNESS_REQUIRE_VLLM=1: there a missing vLLM fails
+vllm = (__import__("vllm") if os.environ.get("PRM_HARNESS_REQUIRE_VLLM") == "1"
+        else pytest.importorskip("vllm"))
 
 from helpers import run_cli  # noqa: E402
 

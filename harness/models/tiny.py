@@ -89,3 +89,56 @@ def save_token_classifier(text: str, path: str | Path, seed: int = 0,
     model.save_pretrained(path)
     tok.save_pretrained(path)
     return Path(path)
+
+
+def save_causal_lm(text: str, path: str | Path, seed: int = 0, **sizes: Any) -> Path:
+    """A Qwen2ForCausalLM with a ChatML template and its tokenizer, saved to ``path``."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    tok = train_tokenizer(text, QWEN_SPECIALS, eos="<|im_end|>", chat_template=CHATML_TEMPLATE)
+    torch.manual_seed(seed)
+    model = Qwen2ForCausalLM(tiny_config(Qwen2Config, tok, **sizes))
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return Path(path)
+
+
+def task_text(task_name: str, data_dir: Path | None) -> str:
+    """Every problem statement and reference solution of a task: the tokenizers' corpus."""
+    from harness.build import build_task
+
+    task = build_task(task_name, data_dir)
+    parts: list[str] = []
+    for problem in task.load():
+        parts.append(str(problem.metadata.get("statement", "")))
+        parts.extend(task.reference_completions(problem))
+    return "\n\n".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m harness.models.tiny OUT``: a tiny policy and a tiny PRM for offline runs.
+
+    Random weights, real architectures and a tokenizer trained on the task's own text: the
+    models say nothing about accuracy; they exercise the whole model path of ``run``.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m harness.models.tiny",
+                                     description=main.__doc__)
+    parser.add_argument("out", type=Path, help="folder to write policy/ and prm/ into")
+    parser.add_argument("--task", default="math500", help="task whose text trains the "
+                        "tokenizers (default math500)")
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    text = task_text(args.task, args.data_dir)
+    policy = save_causal_lm(text, args.out / "policy", seed=args.seed)
+    prm = save_token_classifier(text, args.out / "prm", seed=args.seed + 1)
+    print(f"tiny policy (Qwen2ForCausalLM): {policy}")
+    print(f"tiny PRM (Qwen2ForTokenClassification, 2 labels): {prm}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
