@@ -51,6 +51,9 @@ class TaskConfig(_Strict):
     data_dir: str | None = None
     prompt_style: str = "default"
     problems: ProblemSelection | None = None
+    #: grade the reference solutions of the run's problems first and record the result in
+    #: the manifest; "require" also stops the run when they pass below the task's threshold
+    reference_check: Literal["require", "record", "skip"] = "require"
 
 
 class PluginConfig(_Strict):
@@ -112,8 +115,10 @@ class RunConfig(_Strict):
         return self
 
     def identity(self) -> dict[str, Any]:
-        """What makes two runs the same run (where and under which name are left out)."""
-        return self.model_dump(mode="json", exclude={"name", "runs_dir"})
+        """What makes two runs the same run (where, under which name and whether references
+        are checked first are left out)."""
+        return self.model_dump(mode="json", exclude={"name": True, "runs_dir": True,
+                                                     "task": {"reference_check"}})
 
 
 def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 
 from harness import registry
 from harness.build import build_policy, build_prm, build_task
+from harness.calibration import below_threshold, check_references
 from harness.config import ProblemSelection, RunConfig
 from harness.errors import ConfigError, HarnessError, ScoreError
 from harness.interfaces import PRM, Policy, SamplingParams, Task
@@ -165,6 +166,7 @@ class Runner:
                 resumed=[*manifest.get("resumed", []), now_utc()] if "created" in manifest
                 else [],
             )
+            self._calibrate(run, task, task_identity, problems)
             shards = [problems[i:i + cfg.shard_size]
                       for i in range(0, len(problems), cfg.shard_size)]
             pool_keys = self._generate(run, task, task_identity, shards)
@@ -175,6 +177,34 @@ class Runner:
             self._report(run)
             run.update_manifest(finished=now_utc())
         return run
+
+    def _calibrate(self, run: RunDir, task: Task, task_identity: dict,
+                   problems: list[Problem]) -> None:
+        """Check the grader on the run's own references first (kept once per run)."""
+        mode = self.config.task.reference_check
+        if mode == "skip":
+            run.update_manifest(calibration={"mode": "skip"})
+            return
+        key = key_of({"stage": "calibration", "task": task_identity,
+                      "problems": [p.id for p in problems]})
+        path = run.path / "calibration.json"
+        stored = run.read_json(path.name) if path.is_file() else None
+        if stored is None or stored.get("key") != key:
+            self.log(f"checking references of {len(problems)} problems")
+            result = check_references(task, problems, self.config.task.name)
+            stored = {"key": key, "checked": now_utc(), **result}
+            run.write_json(path.name, stored)
+        summary = {k: v for k, v in stored.items() if k not in ("failures",
+                                                                "missing_library_tasks")}
+        summary["failures"] = stored["failures"][:20]
+        run.update_manifest(calibration={"mode": mode, "file": path.name, **summary})
+        if mode == "require" and below_threshold(stored):
+            ids = sorted({f["problem_id"] for f in stored["failures"]})
+            raise HarnessError(
+                f"reference solutions pass {stored['pass_rate']:.1%} < threshold "
+                f"{stored['threshold']:.0%} on this run's problems (failing: "
+                f"{', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}); see {path}; set "
+                "task.reference_check=record to run anyway")
 
     def _stage(self, run: RunDir, stage: str, keys: list[str],
                produce: Callable[[int, str], tuple[list[dict], dict]], label: str,
