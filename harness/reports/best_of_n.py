@@ -98,8 +98,10 @@ def render_best_of_n(doc: dict[str, Any], out_dir: Path, title: str) -> list[Pat
             key = (c["prm"], c["aggregation"])
             color = prm_colors.setdefault(key, next(palette))
             style = "-" if c["kind"] == "prm" else "-."
+        # pass@N, the ceiling, is drawn on top so a PRM that reaches it does not hide it
         ax.plot(c["ks"], [100 * v for v in c["values"]], style, color=color, marker="o",
-                markersize=3, label=c["label"])
+                markersize=3, label=c["label"], zorder=4 if c["kind"] == "pass" else 2,
+                linewidth=1.8 if c["kind"] == "pass" else 1.5)
         ax.fill_between(c["ks"], [100 * v for v in c["low"]], [100 * v for v in c["high"]],
                         color=color, alpha=0.12, linewidth=0)
     ax.set_xscale("log", base=2)
