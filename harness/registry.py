@@ -51,6 +51,7 @@ _BUILTINS: dict[str, dict[str, str]] = {
     },
     "strategy": {},
     "report": {
+        "bellman": "harness.reports.bellman:BellmanReportKind",
         "best-of-n": "harness.reports.best_of_n:BestOfNReport",
     },
 }

@@ -42,7 +42,8 @@ def test_demo_command_writes_a_report(tmp_path):
     assert "sim-oracle | 0.0000 |" in result.stdout
     report = tmp_path / "demo" / "demo-20x16-seed0" / "report"
     assert (report / "best-of-n" / "best_of_n.png").stat().st_size > 10_000
-    rows = json.loads((report / "bellman" / "bellman.json").read_text())
+    rows = json.loads((report.parent / "diagnostics" / "bellman.json").read_text())["rows"]
+    assert (report / "bellman" / "bellman.csv").stat().st_size > 0
     assert [r["prm"] for r in rows] == ["sim-oracle", "sim-noisy-2.5", "sim-noisy-5"]
     assert rows[0]["bellman_error"] < 1e-12 < rows[1]["bellman_error"] < rows[2]["bellman_error"]
     assert "report: " in result.stdout

@@ -150,3 +150,53 @@ def test_sim_prm_rejects_foreign_text():
 
     with pytest.raises(ScoreError, match="not a step of the simulated policy"):
         SimOraclePRM(**POLICY).score([problem], [sample])
+
+
+def test_bellman_command_diagnoses_any_prm_of_a_stored_run(tmp_path, capsys):
+    """`prm-harness bellman RUN` rebuilds the run's PRMs (simulated and a baseline), stores
+    diagnostics/bellman.json and renders the report next to each PRM's prm@N."""
+    config = {
+        "name": "diag", "shard_size": 10,
+        "task": {"name": "synthetic-arith", "options": {"n_problems": 20, "length": 5,
+                                                        "seed": 2}},
+        "policy": {"name": "sim", "options": POLICY},
+        "sampling": {"n": 8},
+        "prms": [{"name": "sim-oracle", "options": POLICY},
+                 {"name": "sim-noisy", "label": "noisy", "options": {**POLICY, "noise": 4.0}},
+                 {"name": "length"}],
+        "metrics": {"ks": [1, 8], "draws": 50, "bootstrap": 50},
+    }
+    path = tmp_path / "diag.yaml"
+    path.write_text(json.dumps(config))
+    status, _out, err = run_cli(["run", path, "--runs-dir", tmp_path / "runs"], capsys)
+    assert status == 0, err
+    run = tmp_path / "runs" / "diag"
+    status, out, err = run_cli(["bellman", run, "--samples", "60", "--json"], capsys)
+    assert status == 0, err
+    rows = {r["prm"]: r for r in json.loads(out)["rows"]}
+    assert set(rows) == {"sim-oracle", "noisy", "length"}
+    assert rows["sim-oracle"]["bellman_error"] < 1e-12
+    assert rows["noisy"]["bellman_error"] > 0.05 and rows["length"]["bellman_error"] > 0.01
+    assert all(r["n_samples"] == 60 and r["n_prefixes"] > 100 for r in rows.values())
+    stored = json.loads((run / "diagnostics" / "bellman.json").read_text())
+    assert stored["rows"] == json.loads(out)["rows"]
+    assert stored["policy"]["error_rate"] == POLICY["error_rate"] and stored["seed"] == 0
+    markdown = (run / "report" / "bellman" / "bellman.md").read_text()
+    metrics = json.loads((run / "metrics.json").read_text())
+    oracle = next(s for s in metrics["selectors"] if s["prm"] == "sim-oracle")
+    assert f"{100 * oracle['metrics']['prm@8']['value']:.1f}" in markdown
+    for name in ("bellman.csv", "bellman.html", "bellman.png", "bellman.svg"):
+        assert (run / "report" / "bellman" / name).stat().st_size > 0
+    # the same subset again gives the same numbers (seeded, never the first samples)
+    status, again, _ = run_cli(["bellman", run, "--samples", "60", "--json"], capsys)
+    assert status == 0 and json.loads(again) == json.loads(out)
+
+
+def test_bellman_needs_the_simulated_policy(tmp_path, capsys):
+    from harness.errors import ConfigError
+    from harness.synthetic.diagnostics import policy_params
+
+    config = RunConfig(name="x", task=TaskConfig(name="math500"),
+                       policy=PluginConfig(name="replay", options={"pool": "p.jsonl"}))
+    with pytest.raises(ConfigError, match="only runs of task 'synthetic-arith'"):
+        policy_params(config)

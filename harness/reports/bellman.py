@@ -1,0 +1,120 @@
+"""Bellman-error report: each PRM's Bellman error next to what it buys at the largest N.
+
+Reads only stored files: ``diagnostics/bellman.json`` (written by ``prm-harness bellman``
+or the demo) and, when present, ``metrics.json`` for prm@N at the run's largest N. Writes
+a Markdown and an HTML table, the CSV behind them and a figure (prm@N against Bellman
+error, with pass@N and maj@N as reference lines).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.reports.render import html_page, markdown_table, save_figure, write_csv
+from harness.store.atomic import write_text
+from harness.store.rundir import RunDir
+from harness.synthetic.diagnostics import DIAGNOSTICS_FILE
+
+CSV_HEADER = ["prm", "bellman_error", "max", "n_prefixes", "n_samples", "aggregation", "k",
+              "prm_at_k", "ci_low", "ci_high"]
+
+
+def _prm_at_largest_k(metrics_doc: dict[str, Any] | None
+                      ) -> tuple[int | None, dict[str, list[dict[str, Any]]], dict[str, Any]]:
+    """(largest k, prm label -> [{aggregation, value, ci}], baseline metrics at that k)."""
+    if metrics_doc is None:
+        return None, {}, {}
+    k = max(metrics_doc["ks"])
+    by_prm: dict[str, list[dict[str, Any]]] = {}
+    baseline: dict[str, Any] = {}
+    for entry in metrics_doc["selectors"]:
+        if entry["prm"] is None:
+            baseline = {name: entry["metrics"][f"{name}@{k}"] for name in ("pass", "maj")
+                        if f"{name}@{k}" in entry["metrics"]}
+            continue
+        value = entry["metrics"].get(f"prm@{k}")
+        if value is not None:
+            by_prm.setdefault(entry["prm"], []).append(
+                {"aggregation": entry["aggregation"], **value})
+    return k, by_prm, baseline
+
+
+class BellmanReportKind:
+    """Registered as report ``bellman``."""
+
+    name = "bellman"
+
+    def render(self, run: RunDir, out_dir: Path) -> list[Path]:
+        if not (run.path / DIAGNOSTICS_FILE).exists():
+            raise HarnessError(f"{run.path} has no {DIAGNOSTICS_FILE}; run "
+                               f"`prm-harness bellman {run.path}` first")
+        diagnostics = run.read_json(DIAGNOSTICS_FILE)
+        metrics = run.read_json("metrics.json") if (run.path / "metrics.json").exists() \
+            else None
+        return render_bellman(diagnostics, metrics, out_dir, f"Bellman error: {run.path.name}")
+
+
+def render_bellman(diagnostics: dict[str, Any], metrics_doc: dict[str, Any] | None,
+                   out_dir: Path, title: str) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    k, by_prm, baseline = _prm_at_largest_k(metrics_doc)
+    header = ["PRM", "Bellman error", "max", "prefixes", "samples"]
+    if k is not None:
+        header.append(f"prm@{k} (aggregation)")
+    table, csv_rows = [], []
+    for row in diagnostics["rows"]:
+        selections = by_prm.get(row["prm"], [])
+        cells = [row["prm"], f"{row['bellman_error']:.4f}", f"{row['max']:.4f}",
+                 row["n_prefixes"], row["n_samples"]]
+        if k is not None:
+            cells.append("; ".join(
+                f"{100 * s['value']:.1f} [{100 * s['ci'][0]:.1f}, {100 * s['ci'][1]:.1f}] "
+                f"({s['aggregation']})" for s in selections))
+        table.append(cells)
+        base = [row["prm"], repr(row["bellman_error"]), repr(row["max"]), row["n_prefixes"],
+                row["n_samples"]]
+        csv_rows += [[*base, s["aggregation"], k, repr(s["value"]), repr(s["ci"][0]),
+                      repr(s["ci"][1])] for s in selections] or [[*base, "", "", "", "", ""]]
+    policy = ", ".join(f"{key}={value}" for key, value in diagnostics["policy"].items()
+                       if key != "name")
+    note = (f"{diagnostics['method']}. Policy sim({policy}); a seeded subset of "
+            f"{diagnostics['max_samples']} samples (seed {diagnostics['seed']}).")
+    if k is not None:
+        note += (f" prm@{k} in %, 95% CI by bootstrap over problems, from metrics.json; "
+                 + ", ".join(f"{name}@{k} = {100 * v['value']:.1f}"
+                             for name, v in baseline.items()) + ".")
+    md_path = out_dir / "bellman.md"
+    write_text(md_path, f"# {title}\n\n{note}\n\n" + markdown_table(header, table))
+    csv_path = out_dir / "bellman.csv"
+    write_csv(csv_path, CSV_HEADER, csv_rows)
+    images: list[str] = []
+    paths = [md_path, csv_path]
+    if k is not None and by_prm:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for name, value in baseline.items():
+            ax.axhline(100 * value["value"], color="k" if name == "pass" else "tab:gray",
+                       linestyle=":" if name == "pass" else "--", label=f"{name}@{k}")
+        for row in diagnostics["rows"]:
+            for s in by_prm.get(row["prm"], []):
+                y = 100 * s["value"]
+                err = [[y - 100 * s["ci"][0]], [100 * s["ci"][1] - y]]
+                ax.errorbar([row["bellman_error"]], [y], yerr=err, marker="o", capsize=3,
+                            label=f"{row['prm']} ({s['aggregation']})")
+        ax.set_xlabel("Bellman error of the PRM")
+        ax.set_ylabel(f"prm@{k} accuracy (%)")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+        paths += save_figure(fig, out_dir / "bellman")
+        plt.close(fig)
+        images.append("bellman.svg")
+    html_path = out_dir / "bellman.html"
+    write_text(html_path, html_page(title, header, table, [note], images))
+    return [*paths, html_path]

@@ -1,0 +1,81 @@
+"""Bellman error of every PRM of a stored synthetic-arith run, kept in the run folder.
+
+Any PRM can be diagnosed (the simulated ones, a transformers or HTTP PRM): it is rebuilt
+from the run's own config and called on the successor prefixes of a seeded subset of the
+run's samples. The result lands in ``diagnostics/bellman.json`` with everything needed to
+recompute it (policy parameters, sample subset size and seed, PRM configs), and the
+``bellman`` report renders it next to each PRM's stored prm@N.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+from harness.config import RunConfig
+from harness.errors import ConfigError
+from harness.store.provenance import now_utc
+from harness.store.run_reader import read_run
+from harness.store.rundir import RunDir
+from harness.synthetic.bellman import bellman_error
+from harness.synthetic.chain import PolicyParams
+
+DIAGNOSTICS_FILE = "diagnostics/bellman.json"
+SCHEMA_VERSION = 1
+DEFAULT_SAMPLES = 300
+
+
+def run_config(run: RunDir) -> RunConfig:
+    """The validated config a run was made with (from its manifest)."""
+    return RunConfig.model_validate(run.manifest()["config"])
+
+
+def policy_params(config: RunConfig) -> PolicyParams:
+    """The ``sim`` policy's parameters of a run; other policies have no exact transitions."""
+    if config.task.name != "synthetic-arith" or config.policy.name != "sim":
+        raise ConfigError(
+            f"the Bellman error needs exact transition probabilities: only runs of task "
+            f"'synthetic-arith' with policy 'sim' have them (this run: task "
+            f"{config.task.name!r}, policy {config.policy.name!r})")
+    known = {f.name for f in fields(PolicyParams)}
+    unknown = sorted(set(config.policy.options) - known)
+    if unknown:
+        raise ConfigError(f"policy 'sim' options {unknown} are not simulator parameters")
+    return PolicyParams(**config.policy.options)
+
+
+def compute_bellman(run: RunDir, max_samples: int = DEFAULT_SAMPLES,
+                    seed: int = 0) -> dict[str, Any]:
+    """Bellman error of each configured PRM of ``run``; written to DIAGNOSTICS_FILE."""
+    from harness.build import build_prm, build_task
+
+    config = run_config(run)
+    params = policy_params(config)
+    if not config.prms:
+        raise ConfigError(f"{run.path}: the run has no PRMs to diagnose")
+    task = build_task(config.task.name, config.task.data_dir, **config.task.options)
+    problems = {p.id: p for p in task.load()}
+    records = read_run(run)
+    samples = [s for pid in records.problem_ids for s in records.samples[pid]]
+    rows = []
+    for prm_config in config.prms:
+        prm = build_prm(prm_config.name, **prm_config.options)
+        result = bellman_error(prm, problems, samples, params, max_samples=max_samples,
+                               seed=seed)
+        rows.append({"prm": prm_config.display(), **result.as_dict()})
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "method": "mean |V(s_t) - E V(s_t+1)| over the non-final prefixes of a seeded "
+                  "uniform subset of the run's samples; V is the PRM's score of a prefix's "
+                  "last step, E runs over the simulated policy's exact next-step "
+                  "distribution",
+        "policy": {"name": "sim", **{f.name: getattr(params, f.name)
+                                     for f in fields(PolicyParams)}},
+        "max_samples": max_samples,
+        "seed": seed,
+        "prms": [p.model_dump(mode="json") for p in config.prms],
+        "computed": now_utc(),
+        "rows": rows,
+    }
+    run.write_json(DIAGNOSTICS_FILE, doc)
+    return doc
