@@ -62,27 +62,29 @@ def card_outcome(tiny, problem, steps):
 
 
 def card_math_shepherd(tiny, problem, steps):
+    # the card's code: candidates from one encoding (BOS dropped), the tag as the last
+    # piece of its encoding, the whole text encoded with the tokenizer's specials
     tok, model = tiny.tokenizer, tiny.modules["model"]
-    good = tok.encode("+", add_special_tokens=False)[-1]
-    bad = tok.encode("-", add_special_tokens=False)[-1]
-    tag = tok.encode("ки", add_special_tokens=False)[-1]
+    candidate_tokens = tok.encode("+ -")[1:]
+    step_tag_id = tok.encode("ки")[-1]
     output = "\n".join(f"Step {k}: {s} ки" for k, s in enumerate(steps, start=1))
-    ids = _ids(tok, f"{problem} {output}")
-    assert ids[0, 0].item() == tok.bos_token_id  # the card's encode adds BOS
-    scores = model(ids).logits[:, :, [good, bad]].softmax(dim=-1)[:, :, 0]
-    return scores[ids == tag].tolist()
+    input_id = _ids(tok, f"{problem} {output}")
+    assert input_id[0, 0].item() == tok.bos_token_id  # the card's encode adds BOS
+    scores = model(input_id).logits[:, :, candidate_tokens].softmax(dim=-1)[:, :, 0]
+    return scores[input_id == step_tag_id].tolist()
 
 
 def card_math_psa(tiny, problem, steps):
+    # OpenR: split steps stripped, each followed by " " + the PRM tag "\n\n\n\n\n "; the
+    # candidates " + -" and the tag " \n\n\n\n\n" found by encoding, as in its infer_fns
     tok, model = tiny.tokenizer, tiny.modules["model"]
-    good, bad = tok.encode(" +", add_special_tokens=False), tok.encode(" -",
-                                                                         add_special_tokens=False)
-    assert len(good) == len(bad) == 1
-    tag = tok.encode(" \n\n\n\n\n", add_special_tokens=False)[-1]
-    sep = " \n\n\n\n\n "
-    ids = _ids(tok, f"{problem} " + sep.join(s.strip() for s in steps) + sep)
-    scores = model(ids).logits[:, :, [good[0], bad[0]]].softmax(dim=-1)[:, :, 0]
-    return scores[ids == tag].tolist()
+    candidate_tokens = tok.encode(" + -")
+    step_tag_id = tok.encode(" \n\n\n\n\n")[-1]
+    prm_step_tag = "\n\n\n\n\n "
+    answer = "".join(f"{s.strip()} {prm_step_tag}" for s in steps)
+    input_id = _ids(tok, f"{problem} {answer}")
+    scores = model(input_id).logits[:, :, candidate_tokens].softmax(dim=-1)[:, :, 0]
+    return scores[input_id == step_tag_id].tolist()
 
 
 def card_rlhflow(tiny, problem, steps):
@@ -247,3 +249,23 @@ def test_every_family_has_a_golden_case():
     covered = {case.split("/")[0] for case in [*CARDS, "implicit"]}
     assert covered == set(FAMILIES)
     assert set(FAMILY_CASES) == {*CARDS, "implicit"}
+
+
+def test_card_token_rules_on_sentencepiece_and_learned_merges(root, shared_data):
+    """The specs resolve ids with the cards' own rules, on tokenizers shaped like the real
+    ones: Mistral's Metaspace pieces ("ки" after a "▁" piece; "+ -" as "▁+", "▁-") and
+    Qwen's learned space-prefixed tag " \\n\\n\\n\\n\\n"."""
+    shepherd = build("math-shepherd", root, shared_data).tokenizer
+    pieces = shepherd.convert_ids_to_tokens(shepherd.encode("ки", add_special_tokens=False))
+    assert pieces == ["▁", "ки"]  # two pieces: only the card's encode(...)[-1] finds it
+    assert shepherd.convert_ids_to_tokens(shepherd.encode("+ -")[1:]) == ["▁+", "▁-"]
+    prm = make_prm("step-tag/math-shepherd", root, shared_data)
+    assert prm.identity()["token_ids"] == {
+        "step_tag": shepherd.convert_tokens_to_ids("ки"),
+        "label_tokens": shepherd.convert_tokens_to_ids(["▁+", "▁-"])}
+    psa = build("math-psa", root, shared_data).tokenizer
+    assert psa.convert_ids_to_tokens(psa.encode(" \n\n\n\n\n")) == ["ĠĊĊĊĊĊ"]
+    assert len(psa.encode("\n\n\n\n\n")) > 1  # the tag without its space is not the token
+    assert "\n\n\n\n\n" not in psa.get_added_vocab()
+    tag = make_prm("step-tag/math-psa", root, shared_data).identity()["token_ids"]["step_tag"]
+    assert tag == psa.convert_tokens_to_ids("ĠĊĊĊĊĊ")

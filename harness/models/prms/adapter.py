@@ -142,6 +142,7 @@ class SpecPRM(PRM):
                            for role, ref in self.family.models().items()},
                 "revisions": {role: (None if self.sources.get(role) else ref.revision)
                               for role, ref in self.family.models().items()},
+                "token_ids": dict(self.family.token_ids),
                 "runners": {role: r.identity() for role, r in self.runners.items()},
                 "flops_method": FLOPS_METHOD}
 

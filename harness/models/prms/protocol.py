@@ -94,6 +94,16 @@ class Family(ABC):
     def __init__(self, spec: Any, tokenizer: Any) -> None:
         self.spec = spec
         self.tokenizer = tokenizer
+        #: the id each special-token field of the spec resolved to (for the manifest)
+        self.token_ids: dict[str, Any] = {}
+
+    def token_id(self, field: str) -> int:
+        """The id of the spec's ``field`` (a TokenRef) under this model's tokenizer."""
+        from harness.models.prms.tokens import resolve_token
+
+        value = resolve_token(self.tokenizer, getattr(self.spec, field), field)
+        self.token_ids[field] = value
+        return value
 
     def models(self) -> dict[str, ModelRef]:
         """The models this family runs, by role; most need just the PRM."""
@@ -146,11 +156,11 @@ class LabelTokenFamily(Family):
     of one sequence; softmax over the pair, ``spec.correct_index`` = the good label."""
 
     def __init__(self, spec: Any, tokenizer: Any) -> None:
-        from harness.models.prms.tokens import single_token
+        from harness.models.prms.tokens import resolve_labels
 
         super().__init__(spec, tokenizer)
-        self.label_ids = tuple(single_token(tokenizer, t, "label_tokens")
-                               for t in spec.label_tokens)
+        self.label_ids = resolve_labels(tokenizer, spec.label_tokens, "label_tokens")
+        self.token_ids["label_tokens"] = list(self.label_ids)
 
     def head(self) -> Head:
         return Head("causal-lm", "columns", 2, columns=self.label_ids)

@@ -17,7 +17,7 @@ import numpy as np
 
 from harness.errors import ConfigError, ScoreError
 from harness.models.prms.protocol import Encoded, Family, Head, Segment
-from harness.models.prms.tokens import encode, single_token
+from harness.models.prms.tokens import encode
 
 
 class ValueHeadFamily(Family):
@@ -25,7 +25,7 @@ class ValueHeadFamily(Family):
 
     def __init__(self, spec: Any, tokenizer: Any) -> None:
         super().__init__(spec, tokenizer)
-        self.step_id = single_token(tokenizer, spec.step_token, "step_token")
+        self.step_id = self.token_id("step_token")
         self.bos = ""
         if spec.prepend_bos:
             if not getattr(tokenizer, "bos_token", None):
@@ -37,7 +37,7 @@ class ValueHeadFamily(Family):
         return Head("linear-head", "logits", 1, weights_key=self.spec.head_key)
 
     def encode(self, problem: str, steps: Sequence[str], where: str) -> Encoded:
-        token = self.spec.step_token
+        token = self.spec.step_token.text
         ids = encode(self.tokenizer, self.bos + problem + "\n", add_special_tokens=False)
         read = []
         for k, step in enumerate(self.prepare_steps(steps, where), start=1):
