@@ -114,7 +114,9 @@ class SpecPRM(PRM):
             mine = {role: blocks[cursor:cursor + n] for role, blocks in rows.items()}
             cursor += n
             out.append(self._step_scores(sample, enc, mine))
-        tokens = sum(len(seg.ids) for seg in flat) * len(self.runners)
+        # every model reads the same sequences: tokens count once, and the ledger's
+        # parameter count is the sum over the models (FLOPs = 2 x sum(P) x T)
+        tokens = sum(len(seg.ids) for seg in flat)
         self._ledger.record(tokens, 0, time.perf_counter() - start, "score")
         return out
 
@@ -148,6 +150,9 @@ class SpecPRM(PRM):
 
     def compute(self) -> Compute:
         return self._ledger.total()
+
+    def compute_calls(self) -> list[dict[str, Any]]:
+        return self._ledger.calls()
 
 
 class TransformersPRM(SpecPRM):
