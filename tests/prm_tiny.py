@@ -238,6 +238,17 @@ def samples_from_processbench(shared_data: Path, count: int, seed: int = 0,
     return [items[i] for i in chosen]
 
 
+def processbench_item(shared_data: Path, item_id: str) -> dict[str, Any]:
+    """One ProcessBench item by id (its split is the id's prefix)."""
+    split = item_id.rsplit("-", 1)[0]
+    (item,) = [x for x in load_processbench(shared_data, split) if x["id"] == item_id]
+    return item
+
+
+#: a ProcessBench item whose steps end in spaces: stripping them or not changes the input
+TRAILING_SPACES = "gsm8k-144"
+
+
 def tiny_root(tmp_path_factory: Any) -> Path:
     """One folder per test session for all tiny models (shared across test modules)."""
     return Path(tmp_path_factory.getbasetemp()) / "prm-tiny"

@@ -4,7 +4,8 @@ procedure, written here independently, on a tiny model of the family's architect
 The reference side uses the in-memory modules and the in-memory tokenizer that built the
 tiny model (not what the harness loads from disk) and follows the card's code path
 (per-prefix forwards where the card does that), so a wrong position, template, label
-index or loader shows up as a mismatch.
+index or loader shows up as a mismatch. References get the steps exactly as the data
+gives them and strip them only where the card does.
 """
 
 from __future__ import annotations
@@ -13,8 +14,18 @@ import math
 
 import pytest
 import torch
-from prm_tiny import FAMILY_CASES, as_problems_samples, build, make_prm, tiny_root
+from prm_tiny import (
+    FAMILY_CASES,
+    TRAILING_SPACES,
+    as_problems_samples,
+    build,
+    make_prm,
+    processbench_item,
+    tiny_root,
+)
 from prm_tiny import samples_from_processbench as draw
+
+from harness.types import Sample
 
 QWEN_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
 TOL = 1e-5
@@ -27,8 +38,10 @@ def root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def items(shared_data):
-    # varied real items: gsm8k and MATH ProcessBench solutions
-    return draw(shared_data, 4, seed=11) + draw(shared_data, 2, seed=12, split="math")
+    # varied real items: gsm8k and MATH ProcessBench solutions, one whose steps end in
+    # spaces (a card that strips and one that does not see different inputs)
+    return (draw(shared_data, 4, seed=11) + draw(shared_data, 2, seed=12, split="math")
+            + [processbench_item(shared_data, TRAILING_SPACES)])
 
 
 def _ids(tok, text, special=True):
@@ -67,7 +80,8 @@ def card_math_shepherd(tiny, problem, steps):
     tok, model = tiny.tokenizer, tiny.modules["model"]
     candidate_tokens = tok.encode("+ -")[1:]
     step_tag_id = tok.encode("ки")[-1]
-    output = "\n".join(f"Step {k}: {s} ки" for k, s in enumerate(steps, start=1))
+    # the card's format leaves no whitespace around a step's text
+    output = "\n".join(f"Step {k}: {s.strip()} ки" for k, s in enumerate(steps, start=1))
     input_id = _ids(tok, f"{problem} {output}")
     assert input_id[0, 0].item() == tok.bos_token_id  # the card's encode adds BOS
     scores = model(input_id).logits[:, :, candidate_tokens].softmax(dim=-1)[:, :, 0]
@@ -92,7 +106,7 @@ def card_rlhflow(tiny, problem, steps):
     plus, minus = tok.encode("+", add_special_tokens=False)[-1], tok.encode(
         "-", add_special_tokens=False)[-1]
     conversation, out = [], []
-    for k, step in enumerate(steps):
+    for k, step in enumerate(s.strip() for s in steps):  # prm_evaluate.py strips each step
         text = problem + " " + step if k == 0 else step
         conversation += [{"role": "user", "content": text}, {"role": "assistant", "content": "+"}]
         ids = tok.apply_chat_template(conversation, tokenize=True, return_dict=True,
@@ -215,7 +229,7 @@ def test_family_matches_card_procedure(case, root, shared_data, items):
     every = []
     with torch.inference_mode():
         for item, result in zip(items, results, strict=True):
-            native = card(tiny, item["problem"], [s.strip() for s in item["steps"]])
+            native = card(tiny, item["problem"], item["steps"])
             expected = _sigmoid(native) if sigmoid else native
             assert len(result.scores) == len(item["steps"])
             assert result.scores == pytest.approx(expected, abs=TOL), item["id"]
@@ -233,8 +247,7 @@ def test_implicit_matches_reference_procedure(root, shared_data, items):
     ratios = []
     with torch.inference_mode():
         for item, result in zip(items, prm.score(problems, samples), strict=True):
-            native = card_eurus(prm_tiny, ref_tiny, item["problem"],
-                                [s.strip() for s in item["steps"]])
+            native = card_eurus(prm_tiny, ref_tiny, item["problem"], item["steps"])
             # compare the log-ratio sums themselves (native / beta), not just beta-scaled
             got = [v / 0.001 for v in result.details["native"]]
             assert got == pytest.approx([v / 0.001 for v in native], abs=1e-3), item["id"]
@@ -269,3 +282,25 @@ def test_card_token_rules_on_sentencepiece_and_learned_merges(root, shared_data)
     assert "\n\n\n\n\n" not in psa.get_added_vocab()
     tag = make_prm("step-tag/math-psa", root, shared_data).identity()["token_ids"]["step_tag"]
     assert tag == psa.convert_tokens_to_ids("ĠĊĊĊĊĊ")
+
+
+def test_pool_steps_lose_only_their_separator(root, shared_data):
+    """A pool's steps carry their blank-line separator (they join back to the text); a card
+    that does not strip splits the text on "\\n\\n" instead. Both give the same scores, and
+    the trailing spaces the card keeps do change them (stripping would be visible)."""
+    from harness.steps import split_blank_lines
+
+    item = processbench_item(shared_data, TRAILING_SPACES)
+    text = "\n\n".join(item["steps"])
+    pool_steps = split_blank_lines(text)
+    assert len(pool_steps) == len(item["steps"]) and pool_steps[0].endswith(" \n\n")
+    tiny = build("qwen-prm", root, shared_data)
+    prm = make_prm("qwen-prm", root, shared_data)
+    problems, _ = as_problems_samples([item])
+    sample = Sample(item["id"], 0, text, steps=pool_steps)
+    (got,) = prm.score(problems, [sample])
+    with torch.inference_mode():
+        want = card_qwen_prm(tiny, item["problem"], text.split("\n\n"))
+        stripped = card_qwen_prm(tiny, item["problem"], [s.strip() for s in item["steps"]])
+    assert got.scores == pytest.approx(want, abs=TOL)
+    assert max(abs(a - b) for a, b in zip(want, stripped, strict=True)) > 1e-4

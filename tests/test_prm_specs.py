@@ -77,6 +77,19 @@ def test_load_by_id_by_path_and_from_the_user_folder(tmp_path, monkeypatch):
     assert load_spec("me/my-prm").step_tag.text == "<step>"
 
 
+def test_every_shipped_spec_states_whether_its_card_strips_steps():
+    """The default is never relied on: each file says what its card does (PRM_PROTOCOLS)."""
+    from importlib import resources
+
+    folder = resources.files("harness.models.specs")
+    for entry in folder.iterdir():
+        if entry.name.endswith(".yaml"):
+            assert "strip_steps" in yaml.safe_load(entry.read_text()), entry.name
+    specs = shipped_specs()
+    assert not specs["Qwen/Qwen2.5-Math-PRM-7B"].strip_steps  # the card joins steps as given
+    assert specs["openreasoner/Math-psa"].strip_steps  # OpenR strips every step
+
+
 def test_token_rules_dump_compactly_and_round_trip():
     specs = shipped_specs()
     qwen = specs["Qwen/Qwen2.5-Math-PRM-7B"].model_dump(mode="json")

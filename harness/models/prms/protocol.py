@@ -10,6 +10,7 @@ can compute its head. Family modules import no torch.
 from __future__ import annotations
 
 import math
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -122,11 +123,16 @@ class Family(ABC):
                 where: str) -> list[float]:
         """Native step values from the rows of each role (one array per segment)."""
 
+    def clean_step(self, step: str) -> str:
+        """A step's text as the card takes it: stripped when the card strips every piece,
+        else as given less the line breaks that end it (see ``drop_trailing_breaks``)."""
+        return step.strip() if self.spec.strip_steps else drop_trailing_breaks(step)
+
     def prepare_steps(self, steps: Sequence[str], where: str) -> list[str]:
-        """Steps stripped (if the spec says so) and written with the spec's template."""
+        """Steps cleaned as the card takes them and written with the spec's template."""
         out = []
         for k, step in enumerate(steps, start=1):
-            text = step.strip() if self.spec.strip_steps else step
+            text = self.clean_step(step)
             if not text.strip():
                 raise ScoreError(f"{where}: step {k} is empty; a PRM cannot score it")
             out.append(self.spec.step_template.format(step=text, k=k))
@@ -140,6 +146,20 @@ class Family(ABC):
             raise ScoreError(
                 f"{where}: found {found} {what} for {steps} steps; the tokenizer merged the "
                 f"separator with neighbouring text, or a step or the problem contains it")
+
+
+_TRAILING_BREAKS = re.compile(r"[\r\n]\s*\Z")
+
+
+def drop_trailing_breaks(step: str) -> str:
+    """The step less the line breaks (and any whitespace after them) that end it.
+
+    A task's step splitter keeps each step's separator at its end ("...\\n\\n") so that
+    the steps join back to the text; a card that splits a response on its separator never
+    sees it there, and writes its own separator instead. Spaces before the break and line
+    breaks inside the step are kept."""
+    match = _TRAILING_BREAKS.search(step)
+    return step[:match.start()] if match else step
 
 
 def probability_rows(rows: np.ndarray, index: int, where: str) -> np.ndarray:
