@@ -10,6 +10,7 @@ gives them and strip them only where the card does.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -126,20 +127,30 @@ def card_trl(tiny, problem, steps):
     return out
 
 
-def card_skywork(tiny, problem, steps):
+def card_skywork_response(tiny, problem, response):
+    """The card's prepare_input on a response text, then the value head at every flagged
+    newline: one value per line of the response."""
     tok, model, v_head = tiny.tokenizer, tiny.modules["model"], tiny.modules["v_head"]
-    response = "\n".join(s.replace("\n", " ") for s in steps)  # one line per step
     input_ids = tok.encode(tok.bos_token + problem + "\n")
     flags = [0] * len(input_ids)
-    newline = tok.encode("\n")[-1]
+    step_token_id = tok.encode("\n")[-1]
     for piece in response.split("\n"):
-        piece_ids = (tok.encode(piece) if piece != "" else []) + [newline]
+        piece_ids = (tok.encode(piece) if piece != "" else []) + [step_token_id]
         input_ids += piece_ids
         flags += [0] * (len(piece_ids) - 1) + [1]
     ids = torch.tensor([input_ids])
     hidden = model(input_ids=ids, output_hidden_states=True).hidden_states[-1]
     values = v_head(hidden).squeeze(-1)[0]
     return [float(values[i]) for i, f in enumerate(flags) if f == 1]
+
+
+def card_skywork(tiny, problem, steps):
+    # the card scores lines: the response is the steps one after another on their own
+    # lines; a step's score is the value at the newline after its last line
+    lines = card_skywork_response(tiny, problem, "\n".join(steps))
+    ends = list(itertools.accumulate(s.count("\n") + 1 for s in steps))
+    assert ends[-1] == len(lines)
+    return [lines[end - 1] for end in ends]
 
 
 def card_eurus(prm_tiny, ref_tiny, problem, steps, coef=0.001):
@@ -304,3 +315,23 @@ def test_pool_steps_lose_only_their_separator(root, shared_data):
         stripped = card_qwen_prm(tiny, item["problem"], [s.strip() for s in item["steps"]])
     assert got.scores == pytest.approx(want, abs=TOL)
     assert max(abs(a - b) for a, b in zip(want, stripped, strict=True)) > 1e-4
+
+
+def test_skywork_reads_multi_line_and_pool_steps_at_their_last_newline(root, shared_data):
+    """Steps of several lines and pool steps that end in a blank line are tokenised as the
+    card tokenises the whole response; each step is read at the newline that ends it."""
+    from harness.steps import split_blank_lines
+
+    tiny = build("skywork", root, shared_data)
+    prm = make_prm("value-head", root, shared_data)
+    item = next(i for i in draw(shared_data, 40, seed=13) if any("\n" in s for s in i["steps"]))
+    text = "\n\n".join(item["steps"])
+    steps = split_blank_lines(text)
+    ends = list(itertools.accumulate(s.count("\n") for s in steps))
+    ends[-1] += 1  # the card's newline after the response's last line
+    problems, _ = as_problems_samples([item])
+    (got,) = prm.score(problems, [Sample(item["id"], 0, text, steps=steps)])
+    with torch.inference_mode():
+        lines = card_skywork_response(tiny, item["problem"], text)
+    assert len(lines) == ends[-1] > len(steps)
+    assert got.details["native"] == pytest.approx([lines[e - 1] for e in ends], abs=TOL)

@@ -186,7 +186,9 @@ class ValueHeadSpec(SpecBase):
     step_token: TokenRef = TokenRef(text="\n")
     prepend_bos: bool = True
     head_key: str = "v_head.summary"  # checkpoint keys {head_key}.weight / .bias
-    inner_newlines: Literal["space", "error"] = "space"
+    #: a step of several lines: keep them (each flagged as the card does, the step read
+    #: at its last newline), write them as spaces (compute-optimal-tts), or refuse
+    inner_newlines: Literal["keep", "space", "error"] = "keep"
 
 
 class ImplicitSpec(SpecBase):
