@@ -173,11 +173,11 @@ def build(kind: str, base: Path, shared_data: Path) -> Tiny:
         tiny = _mlp_head_model(shared_data, path, 2, "Qwen2ForProcessRewardModel", 1)
     elif kind == "outcome":
         tiny = _mlp_head_model(shared_data, path, 1, "Qwen2ForRewardModel", 2)
-    elif kind == "token-classification":
+    elif kind in ("token-classification", "pure"):
         from transformers import Qwen2Config, Qwen2ForTokenClassification
 
         tok = _qwen_tokenizer(shared_data, [])
-        _seeded(3)
+        _seeded(3 if kind == "token-classification" else 12)
         model = Qwen2ForTokenClassification(_config(Qwen2Config, tok, num_labels=2)).eval()
         model.save_pretrained(path)
         tok.save_pretrained(path)
@@ -271,6 +271,7 @@ FAMILY_CASES: dict[str, tuple[str, str]] = {
     "qwen-prm": ("Qwen/Qwen2.5-Math-PRM-7B", "qwen-prm"),
     "token-classification": ("HuggingFaceH4/Qwen2.5-Math-7B-Instruct-PRM-0.2",
                              "token-classification"),
+    "token-classification/pure": ("jinachris/Qwen2.5-Math-7B-PRM800K", "pure"),
     "step-tag/math-shepherd": ("peiyi9979/math-shepherd-mistral-7b-prm", "math-shepherd"),
     "step-tag/math-psa": ("openreasoner/Math-psa", "math-psa"),
     "chat-turn": ("RLHFlow/Llama3.1-8B-PRM-Deepseek-Data", "rlhflow"),

@@ -127,6 +127,20 @@ def card_trl(tiny, problem, steps):
     return out
 
 
+def card_pure(tiny, problem, steps):
+    # PURE's card: question ids, then each step's ids and the "\n" separator's ids; the
+    # reward at each separator is p(1) - p(0)
+    tok, model = tiny.tokenizer, tiny.modules["model"]
+    separator_ids = tok.encode("\n", add_special_tokens=False)
+    input_ids = tok.encode(problem, add_special_tokens=False)
+    score_ids = []
+    for step in steps:
+        input_ids = input_ids + tok.encode(step, add_special_tokens=False) + separator_ids
+        score_ids.append(len(input_ids) - 1)
+    probs = model(torch.tensor([input_ids])).logits[0, score_ids].softmax(dim=-1)
+    return (probs[:, 1] - probs[:, 0]).tolist()
+
+
 def card_skywork_response(tiny, problem, response):
     """The card's prepare_input on a response text, then the value head at every flagged
     newline: one value per line of the response."""
@@ -218,21 +232,27 @@ def _sigmoid(values):
     return [1.0 / (1.0 + math.exp(-v)) for v in values]
 
 
+def _shift_half(values):
+    return [(v + 1.0) / 2.0 for v in values]
+
+
+#: case -> (tiny model kind, the card's procedure, its native values -> [0, 1] or None)
 CARDS = {
-    "qwen-prm": ("qwen-prm", card_qwen_prm, False),
-    "token-classification": ("token-classification", card_trl, False),
-    "step-tag/math-shepherd": ("math-shepherd", card_math_shepherd, False),
-    "step-tag/math-psa": ("math-psa", card_math_psa, False),
-    "chat-turn": ("rlhflow", card_rlhflow, False),
-    "value-head": ("skywork", card_skywork, True),
-    "outcome": ("outcome", card_outcome, True),
-    "generative": ("genprm", card_genprm, False),
+    "qwen-prm": ("qwen-prm", card_qwen_prm, None),
+    "token-classification": ("token-classification", card_trl, None),
+    "token-classification/pure": ("pure", card_pure, _shift_half),
+    "step-tag/math-shepherd": ("math-shepherd", card_math_shepherd, None),
+    "step-tag/math-psa": ("math-psa", card_math_psa, None),
+    "chat-turn": ("rlhflow", card_rlhflow, None),
+    "value-head": ("skywork", card_skywork, _sigmoid),
+    "outcome": ("outcome", card_outcome, _sigmoid),
+    "generative": ("genprm", card_genprm, None),
 }
 
 
 @pytest.mark.parametrize("case", sorted(CARDS))
 def test_family_matches_card_procedure(case, root, shared_data, items):
-    kind, card, sigmoid = CARDS[case]
+    kind, card, mapping = CARDS[case]
     tiny = build(kind, root, shared_data)
     prm = make_prm(case, root, shared_data)
     problems, samples = as_problems_samples(items)
@@ -241,10 +261,10 @@ def test_family_matches_card_procedure(case, root, shared_data, items):
     with torch.inference_mode():
         for item, result in zip(items, results, strict=True):
             native = card(tiny, item["problem"], item["steps"])
-            expected = _sigmoid(native) if sigmoid else native
+            expected = mapping(native) if mapping else native
             assert len(result.scores) == len(item["steps"])
             assert result.scores == pytest.approx(expected, abs=TOL), item["id"]
-            if sigmoid:
+            if mapping:
                 assert result.details["native"] == pytest.approx(native, abs=TOL)
             every.extend(result.scores)
     # the tiny model must discriminate, or agreement would prove little

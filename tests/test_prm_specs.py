@@ -24,7 +24,7 @@ PROTOCOL_IDS = [  # every public PRM of PRM_PROTOCOLS.md whose family is impleme
     "Skywork/Skywork-o1-Open-PRM-Qwen-2.5-1.5B", "Skywork/Skywork-o1-Open-PRM-Qwen-2.5-7B",
     "PRIME-RL/EurusPRM-Stage1", "PRIME-RL/EurusPRM-Stage2", "openreasoner/Math-psa",
     "HuggingFaceH4/Qwen2.5-Math-1.5B-Instruct-PRM-0.2",
-    "HuggingFaceH4/Qwen2.5-Math-7B-Instruct-PRM-0.2",
+    "HuggingFaceH4/Qwen2.5-Math-7B-Instruct-PRM-0.2", "jinachris/Qwen2.5-Math-7B-PRM800K",
     "GenPRM/GenPRM-1.5B", "GenPRM/GenPRM-7B", "GenPRM/GenPRM-32B",
 ]
 
@@ -58,6 +58,9 @@ def test_shipped_specs_state_the_protocol_details():
     assert specs["Skywork/Skywork-o1-Open-PRM-Qwen-2.5-7B"].to_unit == "sigmoid"
     assert specs["Qwen/Qwen2.5-Math-RM-72B"].to_unit == "sigmoid"
     assert specs["RLHFlow/Llama3.1-8B-PRM-Mistral-Data"].recommended_aggregation == "mean"
+    pure = specs["jinachris/Qwen2.5-Math-7B-PRM800K"]  # the card's "\n" after each step
+    assert (pure.separator, pure.encoding, pure.readout, pure.to_unit) == \
+        ("\n", "pieces", "p-correct-minus-p-wrong", "shift-half")
     for model_id, spec in specs.items():  # every spec declares its range and mapping
         assert spec.native_range and spec.protocol and spec.to_unit, model_id
 

@@ -142,6 +142,10 @@ class TokenClassificationSpec(SpecBase):
     separator: str = Field(min_length=1)
     correct_index: Literal[0, 1] = 1
     add_special_tokens: bool = True
+    #: "joined": the text problem + sep + step_1 + sep ... encoded whole (HF's ProcessBench
+    #: script); "pieces": the problem's ids, then each step's ids and the separator's ids,
+    #: encoded separately (TRL's PRMTrainer, PURE's card)
+    encoding: Literal["joined", "pieces"] = "joined"
     readout: Literal["p-correct", "p-correct-minus-p-wrong"] = "p-correct"
 
 
