@@ -93,6 +93,17 @@ def test_every_shipped_spec_states_whether_its_card_strips_steps():
     assert specs["openreasoner/Math-psa"].strip_steps  # OpenR strips every step
 
 
+def test_revisions_are_real_commits_or_left_to_load_time():
+    import re
+
+    specs = shipped_specs()
+    for model_id, spec in specs.items():  # null: resolved when loaded, and recorded
+        assert spec.revision is None or re.fullmatch(r"[0-9a-f]{40}", spec.revision), model_id
+    # PRM_PROTOCOLS 2.5: the RLHFlow tokenizer's chat template is pinned where known
+    assert specs["RLHFlow/Llama3.1-8B-PRM-Deepseek-Data"].revision == \
+        "23880e0a08ec8f22c3496e4660d7d1ea3edeeeb4"
+
+
 def test_token_rules_dump_compactly_and_round_trip():
     specs = shipped_specs()
     qwen = specs["Qwen/Qwen2.5-Math-PRM-7B"].model_dump(mode="json")
