@@ -249,8 +249,8 @@ _ADAPTER: TypeAdapter[Any] = TypeAdapter(PRMSpec)
 FAMILIES: dict[str, str] = {
     "qwen-prm": "Qwen2.5-Math-PRM: step tag after every step in the chat template, "
                 "softmax of a 2-label MLP head at each tag",
-    "token-classification": "TRL token-classification PRMs: separator after every step, "
-                            "2-label head at the separator's last token",
+    "token-classification": "TRL token-classification PRMs and PURE: separator after "
+                            "every step, 2-label head at the separator's last token",
     "step-tag": "Math-Shepherd / Math-psa: causal LM logits of two label tokens at a step tag",
     "chat-turn": "RLHFlow: one user turn per step, P(label) predicted for each assistant turn",
     "value-head": "Skywork-o1-PRM: newline after every line, sigmoid of a scalar value head",
