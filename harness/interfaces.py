@@ -136,6 +136,10 @@ class Policy(ABC):
         """Cost of every call so far."""
         return Compute()
 
+    def compute_calls(self) -> list[dict[str, Any]]:
+        """One record per call so far (tokens, params, FLOPs, wall s), oldest first."""
+        return []
+
 
 class PRM(ABC):
     """A process reward model: per-step scores for each sample."""
@@ -155,3 +159,7 @@ class PRM(ABC):
 
     def compute(self) -> Compute:
         return Compute()
+
+    def compute_calls(self) -> list[dict[str, Any]]:
+        """One record per scoring call so far (tokens, params, FLOPs, wall s)."""
+        return []

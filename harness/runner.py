@@ -29,6 +29,7 @@ from harness.models.policies.generate import generate_pool
 from harness.progress import bar
 from harness.run_metrics import compute_run_metrics
 from harness.store.keys import canonical_json, key_of
+from harness.store.ledger import write_ledger
 from harness.store.provenance import environment, now_utc
 from harness.store.records import sample_from_row, to_row
 from harness.store.rundir import RunDir, default_runs_root
@@ -173,6 +174,7 @@ class Runner:
             self._grade(run, task, task_identity, shards, pool_keys)
             for index in range(len(cfg.prms)):
                 self._score(run, index, shards, pool_keys)
+            run.update_manifest(compute_ledger=write_ledger(run))
             self._metrics(run)
             self._report(run)
             run.update_manifest(finished=now_utc())
@@ -225,12 +227,13 @@ class Runner:
             policy = self.policy()
             params = SamplingParams(**{**cfg.sampling.model_dump(),
                                        "seed": shard_seed(cfg.sampling.seed, key)})
-            before = policy.compute()
+            before, done = policy.compute(), len(policy.compute_calls())
             samples = generate_pool(task, shard, policy, params, cfg.task.prompt_style,
                                     chunk_size=len(shard), progress=False)
             rows = [to_row(sample) for sample in samples]
             return rows, {"seed": params.seed,
-                          "compute": _compute_delta(before, policy.compute())}
+                          "compute": _compute_delta(before, policy.compute()),
+                          "calls": policy.compute_calls()[done:]}
 
         self._stage(run, "pool", keys, produce, "generating",
                     {"policy": cfg.policy.model_dump(mode="json"),
@@ -278,7 +281,7 @@ class Runner:
             samples = self._load_samples(run, "pool", index, pool_keys[index])
             by_id = {p.id: p for p in shards[index]}
             prm = self.prm(prm_index)
-            before = prm.compute()
+            before, done = prm.compute(), len(prm.compute_calls())
             scored = prm.score([by_id[s.problem_id] for s in samples], samples)
             if len(scored) != len(samples):
                 raise ScoreError(f"PRM {label!r} returned {len(scored)} results for "
@@ -297,7 +300,8 @@ class Runner:
                     raise ScoreError(f"{where}: step score {bad[0]!r} is not in [0, 1]")
                 result.prm_id = label
                 rows.append(to_row(result))
-            return rows, {"compute": _compute_delta(before, prm.compute())}
+            return rows, {"compute": _compute_delta(before, prm.compute()),
+                          "calls": prm.compute_calls()[done:]}
 
         self._stage(run, stage, keys, produce, f"scoring {label}",
                     {"prm": label, "prm_config": cfg.model_dump(mode="json")})

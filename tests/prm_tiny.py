@@ -73,6 +73,29 @@ def train_tokenizer(text: str, specials: list[str], added: list[str], *,
                   chat_template=template)
 
 
+def train_metaspace_tokenizer(text: str, specials: list[str], *, bos: str, eos: str) -> Any:
+    """A Llama/Mistral-style (sentencepiece) tokenizer: BPE over words that carry a "▁"
+    boundary marker (Metaspace), byte fallback for unseen characters, BOS added by
+    encode(). Line breaks stay single tokens, as Mistral's "<0x0A>"."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split("\n", behavior="isolated"),
+        pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=True)])
+    tok.decoder = decoders.Sequence([
+        decoders.Metaspace(replacement="▁", prepend_scheme="first", split=True),
+        decoders.ByteFallback(), decoders.Fuse()])
+    byte_pieces = [f"<0x{i:02X}>" for i in range(256)]
+    tok.train_from_iterator([text], trainers.BpeTrainer(
+        vocab_size=1200, special_tokens=["<unk>", *specials, "<pad>", *byte_pieces]))
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A", pair=f"{bos} $A $B", special_tokens=[(bos, tok.token_to_id(bos))])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=bos, eos_token=eos,
+                                   pad_token="<pad>", unk_token="<unk>")
+
+
 def _config(cls: Any, tok: Any, **extra: Any) -> Any:
     return tiny_config(cls, tok, **extra)
 
@@ -150,18 +173,20 @@ def build(kind: str, base: Path, shared_data: Path) -> Tiny:
         tiny = _mlp_head_model(shared_data, path, 2, "Qwen2ForProcessRewardModel", 1)
     elif kind == "outcome":
         tiny = _mlp_head_model(shared_data, path, 1, "Qwen2ForRewardModel", 2)
-    elif kind == "token-classification":
+    elif kind in ("token-classification", "pure"):
         from transformers import Qwen2Config, Qwen2ForTokenClassification
 
         tok = _qwen_tokenizer(shared_data, [])
-        _seeded(3)
+        _seeded(3 if kind == "token-classification" else 12)
         model = Qwen2ForTokenClassification(_config(Qwen2Config, tok, num_labels=2)).eval()
         model.save_pretrained(path)
         tok.save_pretrained(path)
         tiny = Tiny(path, tok, {"model": model})
     elif kind == "math-shepherd":
-        tok = train_tokenizer(corpus(shared_data), ["<s>", "</s>"], ["ки"], bos="<s>",
-                              eos="</s>", template=None)
+        # as in Mistral's vocabulary, "ки" is a token but "▁ки" is not: the corpus writes
+        # the tag glued to its left neighbour, so " ки" encodes as "▁" + "ки"
+        text = corpus(shared_data).replace(" ки", "ки")
+        tok = train_metaspace_tokenizer(text, ["<s>", "</s>"], bos="<s>", eos="</s>")
         tiny = _causal(shared_data, path, "Mistral", 4, tok)
     elif kind == "shepherd-merging":
         # "ки" is a learned BPE token and so is " ки": the tag merges with its space
@@ -169,8 +194,12 @@ def build(kind: str, base: Path, shared_data: Path) -> Tiny:
                               bos="<s>", eos="</s>", template=None, learned_only=True)
         tiny = _causal(shared_data, path, "Mistral", 4, tok)
     elif kind == "math-psa":
-        tiny = _causal(shared_data, path, "Qwen2", 5,
-                       _qwen_tokenizer(shared_data, ["\n\n\n\n\n"]))
+        # BPE learns the space-prefixed tag " \n\n\n\n\n" as one token ("ĠĊĊĊĊĊ", 76325 in
+        # Qwen's vocabulary) from text written the way OpenR writes it; nothing is added
+        text = corpus(shared_data) + "a + b \n\n\n\n\n c - d \n\n\n\n\n " * 300
+        tok = train_tokenizer(text, QWEN_SPECIALS, [], eos="<|im_end|>", template=CHATML,
+                              learned_only=True)
+        tiny = _causal(shared_data, path, "Qwen2", 5, tok)
     elif kind == "rlhflow":
         tok = train_tokenizer(corpus(shared_data), ["<|begin_of_text|>", "<|start_header_id|>",
                                                     "<|end_header_id|>", "<|eot_id|>"], [],
@@ -209,6 +238,17 @@ def samples_from_processbench(shared_data: Path, count: int, seed: int = 0,
     return [items[i] for i in chosen]
 
 
+def processbench_item(shared_data: Path, item_id: str) -> dict[str, Any]:
+    """One ProcessBench item by id (its split is the id's prefix)."""
+    split = item_id.rsplit("-", 1)[0]
+    (item,) = [x for x in load_processbench(shared_data, split) if x["id"] == item_id]
+    return item
+
+
+#: a ProcessBench item whose steps end in spaces: stripping them or not changes the input
+TRAILING_SPACES = "gsm8k-144"
+
+
 def tiny_root(tmp_path_factory: Any) -> Path:
     """One folder per test session for all tiny models (shared across test modules)."""
     return Path(tmp_path_factory.getbasetemp()) / "prm-tiny"
@@ -231,6 +271,7 @@ FAMILY_CASES: dict[str, tuple[str, str]] = {
     "qwen-prm": ("Qwen/Qwen2.5-Math-PRM-7B", "qwen-prm"),
     "token-classification": ("HuggingFaceH4/Qwen2.5-Math-7B-Instruct-PRM-0.2",
                              "token-classification"),
+    "token-classification/pure": ("jinachris/Qwen2.5-Math-7B-PRM800K", "pure"),
     "step-tag/math-shepherd": ("peiyi9979/math-shepherd-mistral-7b-prm", "math-shepherd"),
     "step-tag/math-psa": ("openreasoner/Math-psa", "math-psa"),
     "chat-turn": ("RLHFlow/Llama3.1-8B-PRM-Deepseek-Data", "rlhflow"),

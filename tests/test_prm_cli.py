@@ -43,6 +43,11 @@ def test_score_writes_step_scores_and_a_manifest(tmp_path_factory, shared_data, 
     assert compute["params"] > 0
     assert compute["flops"] == pytest.approx(2 * compute["params"] * compute["tokens_in"])
     assert compute["wall_s"] > 0 and compute["calls"] == 1
+    (call,) = manifest["compute_calls"]  # the per-call record behind the total
+    assert (call["kind"], call["tokens_in"], call["params"], call["flops"]) == \
+        ("score", compute["tokens_in"], compute["params"], compute["flops"])
+    resolved = manifest["prm"]["resolved_revisions"]["prm"]  # the folder that was loaded
+    assert resolved["kind"] == "local-folder" and len(resolved["folder_sha256"]) == 64
     assert manifest["prm"]["family"] == "qwen-prm"
     assert manifest["prm"]["models"]["prm"] == str(tiny.path)
     assert manifest["prm"]["spec"]["step_tag"] == "<extra_0>"

@@ -102,7 +102,17 @@ def test_special_tokens_must_be_single_tokens_of_the_models_tokenizer(root, shar
     tiny = build("math-shepherd", root, shared_data)
     spec = _user_spec(tmp_path, "peiyi9979/math-shepherd-mistral-7b-prm",
                       label_tokens=["+ good", "-"])
-    with pytest.raises(ConfigError, match=r"spec field 'label_tokens': '\+ good' is 3 tokens"):
+    with pytest.raises(ConfigError, match=r"spec field 'label_tokens': '\+ good' is \d+ tokens"):
+        TransformersPRM(spec, str(tiny.path), dtype="float32")
+    # the card's encode(text)[-1] rule skips a boundary piece, never part of the text
+    spec = _user_spec(tmp_path, "peiyi9979/math-shepherd-mistral-7b-prm",
+                      step_suffix=" Step ки", step_tag={"text": "Step ки", "take": "last"})
+    with pytest.raises(ConfigError, match=r"spec field 'step_tag': 'Step ки' is \d+ tokens.*"
+                                          r"may only skip whitespace pieces"):
+        TransformersPRM(spec, str(tiny.path), dtype="float32")
+    spec = _user_spec(tmp_path, "peiyi9979/math-shepherd-mistral-7b-prm",
+                      label_tokens={"joint": "+ - +"})
+    with pytest.raises(ConfigError, match=r"joint '\+ - \+' is 3 tokens.*exactly two"):
         TransformersPRM(spec, str(tiny.path), dtype="float32")
     # Qwen's tag does not exist in Math-Shepherd's tokenizer: refused, not looked up by id
     qwen_spec = "Qwen/Qwen2.5-Math-PRM-7B"

@@ -1,5 +1,7 @@
 """The HTTP PRM backend against a real server on 127.0.0.1 (vLLM's /pooling protocol, rows
-from a real tiny model): equal scores, retries on 429, failures on 500 / timeout /
+from a real tiny model): equal scores for every pooling route (per-token rows of a token
+classifier, STEP rows at the tag, LM columns of label tokens for step-tag and chat-turn
+PRMs, a scalar per token for the outcome RM), retries on 429, failures on 500 / timeout /
 malformed bodies, all with clear errors."""
 
 from __future__ import annotations
@@ -7,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 from prm_server import PoolingServer
-from prm_tiny import as_problems_samples, build, make_prm, tiny_root
+from prm_tiny import FAMILY_CASES, as_problems_samples, build, make_prm, tiny_root
 from prm_tiny import samples_from_processbench as draw
 
 from harness.errors import ScoreError
@@ -44,14 +46,48 @@ def step_rows(tiny):
     return rows
 
 
-@pytest.mark.parametrize(("case", "spec"), [
-    ("token-classification", "HuggingFaceH4/Qwen2.5-Math-7B-Instruct-PRM-0.2"),
-    ("qwen-prm", "Qwen/Qwen2.5-Math-PRM-7B"),
-])
-def test_http_scores_equal_the_transformers_backend(case, spec, root, shared_data, data):
-    tiny = build(case, root, shared_data)
-    rows = token_rows(tiny.modules["model"]) if case == "token-classification" else \
-        step_rows(tiny)
+def lm_column_rows(tiny, columns):
+    """A causal LM served as a classifier over label tokens (vLLM's classifier_from_token,
+    method no_post_processing): one row per token, the LM logits of those tokens."""
+    def rows(ids):
+        with torch.inference_mode():
+            return tiny.modules["model"](torch.tensor([ids])).logits[0][:, columns].tolist()
+    return rows
+
+
+def scalar_rows(tiny):
+    """A Qwen2ForRewardModel with ALL pooling: one scalar per token (a flat list)."""
+    def rows(ids):
+        with torch.inference_mode():
+            hidden = tiny.modules["decoder"](torch.tensor([ids])).last_hidden_state[0]
+            return tiny.modules["head"](hidden)[:, 0].tolist()
+    return rows
+
+
+def _shepherd_columns(tok):
+    return tok.encode("+ -")[1:]  # the card's candidates
+
+
+def _rlhflow_columns(tok):
+    return [tok.encode("+")[-1], tok.encode("-")[-1]]  # prm_evaluate.py's candidates
+
+
+#: case -> how the server computes rows for its tiny model (as vLLM's route for it would)
+SERVED = {
+    "token-classification": lambda tiny: token_rows(tiny.modules["model"]),
+    "qwen-prm": step_rows,
+    "step-tag/math-shepherd": lambda tiny: lm_column_rows(
+        tiny, _shepherd_columns(tiny.tokenizer)),
+    "chat-turn": lambda tiny: lm_column_rows(tiny, _rlhflow_columns(tiny.tokenizer)),
+    "outcome": scalar_rows,
+}
+
+
+@pytest.mark.parametrize("case", sorted(SERVED))
+def test_http_scores_equal_the_transformers_backend(case, root, shared_data, data):
+    spec, kind = FAMILY_CASES[case]
+    tiny = build(kind, root, shared_data)
+    rows = SERVED[case](tiny)
     want = [r.scores for r in make_prm(case, root, shared_data).score(*data)]
     with PoolingServer(rows) as server:
         prm = HttpPRM(spec, str(tiny.path), url=server.url, served_model="tiny",
@@ -63,7 +99,9 @@ def test_http_scores_equal_the_transformers_backend(case, spec, root, shared_dat
     assert len(bodies) > 1  # the token budget split the work into several requests
     assert all(b["task"] == "token_classify" and b["use_activation"] is False
                and b["model"] == "tiny" for b in bodies)
-    assert sum(len(b["input"]) for b in bodies) == len(data[1])
+    # one sequence per sample; the outcome family runs one per step prefix
+    sequences = sum(len(s.steps) for s in data[1]) if case == "outcome" else len(data[1])
+    assert sum(len(b["input"]) for b in bodies) == sequences
     assert prm.compute().tokens_in == sum(len(ids) for b in bodies for ids in b["input"])
 
 

@@ -42,8 +42,9 @@ vllm = (__import__("vllm") if os.environ.get("PRM_HARNESS_REQUIRE_VLLM") == "1"
 
 TOL = 1e-4
 ENGINE = {"max_model_len": 4096, "enforce_eager": True}
-POOLING_CASES = ["qwen-prm", "token-classification", "step-tag/math-shepherd",
-                 "step-tag/math-psa", "chat-turn", "outcome", "generative"]
+POOLING_CASES = ["qwen-prm", "token-classification", "token-classification/pure",
+                 "step-tag/math-shepherd", "step-tag/math-psa", "chat-turn", "outcome",
+                 "generative"]
 
 
 @pytest.fixture(scope="module")

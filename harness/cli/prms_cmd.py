@@ -36,6 +36,6 @@ def list_prms(as_json: bool) -> None:
     id_width = max(len(mid) for mid in specs)
     for mid, s in sorted(specs.items()):
         agg = s.recommended_aggregation or "-"
-        click.echo(f"  {mid:<{id_width}}  {s.family:<20}  to_unit={s.to_unit:<9}  "
+        click.echo(f"  {mid:<{id_width}}  {s.family:<20}  to_unit={s.to_unit:<10}  "
                    f"aggregation={agg}")
     click.echo("\nBaselines: random, length, step-label")

@@ -3,8 +3,8 @@
 SPEC is a shipped spec's model id, a spec file, or a baseline (random, length,
 step-label). Every input line is validated before any model loads; OUT repeats each line
 with ``step_scores`` added and is written atomically, next to a manifest
-(``OUT.manifest.json``) holding the PRM's identity, its measured compute and the input's
-hash.
+(``OUT.manifest.json``) holding the PRM's identity, its measured compute (the total and
+one record per scoring call) and the input's hash.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def score(samples: Path, prm_name: str, model: str | None, out: Path, backend: s
             for record, result in zip(data.records, scored, strict=True)]
     compute = prm.compute()
     manifest = {"harness": __version__, "command": "score", "prm": prm.identity(),
-                "compute": asdict(compute),
+                "compute": asdict(compute), "compute_calls": prm.compute_calls(),
                 "input": {"path": str(samples), "sha256": file_sha256(samples)},
                 "n_samples": len(rows)}
     write_bytes(out, render_jsonl(rows))

@@ -2,7 +2,9 @@
 
 FLOPs are estimated with the usual dense-transformer rule of 2 x parameters per token
 processed (prompt and completion tokens alike); attention's quadratic term is left out and
-the estimate is labelled as such in the manifest.
+the estimate is labelled as such in the manifest. A PRM that runs several models over the
+same tokens (an implicit PRM: the PRM and its reference) records the tokens once and the
+sum of the models' parameters, so its estimate is 2 x (P_prm + P_ref) x tokens.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ def estimate_flops(params: int | None, tokens_in: int, tokens_out: int) -> float
 
 
 class ComputeLedger:
-    """Thread-safe running total of Compute for one model, plus a per-call log."""
+    """Thread-safe running total of Compute for one model, plus a per-call log (each call:
+    kind, tokens in/out, parameters, FLOPs estimate, wall seconds, device), which runs
+    persist in their compute ledger file."""
 
     def __init__(self, params: int | None = None, device: str = "cpu") -> None:
         self.params = params
@@ -45,7 +49,8 @@ class ComputeLedger:
             t.wall_s += wall_s
             t.calls += 1
             self._calls.append({"kind": kind, "tokens_in": tokens_in, "tokens_out": tokens_out,
-                                "flops": flops, "wall_s": wall_s})
+                                "params": self.params, "flops": flops, "wall_s": wall_s,
+                                "device": self.device})
 
     @contextmanager
     def timed(self) -> Iterator[list[float]]:

@@ -7,6 +7,7 @@ Layout::
     <runs>/<name>/grades/00003-<key>.jsonl
     <runs>/<name>/scores/<prm>/00003-<key>.jsonl
     <runs>/<name>/<stage>/.../*.meta.json        per-shard compute and timing
+    <runs>/<name>/compute_ledger.jsonl  one record per model call, from the shards' metas
     <runs>/<name>/metrics.json          pure function of the shards
     <runs>/<name>/report/
     <runs>/.cache/<key>.jsonl           content-addressed shard cache shared by runs

@@ -105,3 +105,6 @@ class SimPolicy(Policy):
 
     def compute(self) -> Compute:
         return self._ledger.total()
+
+    def compute_calls(self) -> list[dict[str, Any]]:
+        return self._ledger.calls()

@@ -19,6 +19,7 @@ import numpy as np
 from harness.errors import ConfigError, ScoreError
 from harness.interfaces import PRM
 from harness.models.compute import FLOPS_METHOD, ComputeLedger
+from harness.models.model_files import resolved_revision
 from harness.models.prms.families import family_for
 from harness.models.prms.protocol import Encoded, Family, sample_label, to_unit
 from harness.models.prms.specs import load_spec
@@ -60,12 +61,14 @@ class SpecPRM(PRM):
                               f"{unused[0]} model")
         self.head = self.family.head()
         self.runners = {}
+        self.resolved: dict[str, dict[str, Any]] = {}
         for role, ref in refs.items():
             local = self.sources.get(role)
             source, revision = (local, None) if local else (ref.model_id, ref.revision)
             if role != "prm":
                 self._check_same_vocabulary(role, source, revision)
             self.runners[role] = self._make_runner(role, source, revision)
+            self.resolved[role] = resolved_revision(source, revision)
         limits = [r.max_length for r in self.runners.values() if r.max_length]
         self.max_length = max_length or self.spec.max_length or (min(limits) if limits else None)
         params = [r.params for r in self.runners.values()]
@@ -114,7 +117,9 @@ class SpecPRM(PRM):
             mine = {role: blocks[cursor:cursor + n] for role, blocks in rows.items()}
             cursor += n
             out.append(self._step_scores(sample, enc, mine))
-        tokens = sum(len(seg.ids) for seg in flat) * len(self.runners)
+        # every model reads the same sequences: tokens count once, and the ledger's
+        # parameter count is the sum over the models (FLOPs = 2 x sum(P) x T)
+        tokens = sum(len(seg.ids) for seg in flat)
         self._ledger.record(tokens, 0, time.perf_counter() - start, "score")
         return out
 
@@ -142,11 +147,16 @@ class SpecPRM(PRM):
                            for role, ref in self.family.models().items()},
                 "revisions": {role: (None if self.sources.get(role) else ref.revision)
                               for role, ref in self.family.models().items()},
+                "resolved_revisions": self.resolved,
+                "token_ids": dict(self.family.token_ids),
                 "runners": {role: r.identity() for role, r in self.runners.items()},
                 "flops_method": FLOPS_METHOD}
 
     def compute(self) -> Compute:
         return self._ledger.total()
+
+    def compute_calls(self) -> list[dict[str, Any]]:
+        return self._ledger.calls()
 
 
 class TransformersPRM(SpecPRM):

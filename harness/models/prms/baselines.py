@@ -52,6 +52,9 @@ class _Baseline(PRM):
     def compute(self) -> Compute:
         return self._ledger.total()
 
+    def compute_calls(self) -> list[dict[str, Any]]:
+        return self._ledger.calls()
+
 
 class RandomPRM(_Baseline):
     """PRM plug-in ``random``: seeded, a pure function of the step prefix."""

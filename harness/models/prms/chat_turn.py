@@ -16,7 +16,7 @@ from typing import Any
 
 from harness.errors import ScoreError
 from harness.models.prms.protocol import Encoded, LabelTokenFamily, Segment
-from harness.models.prms.tokens import encode, render_chat, single_token, starts_with
+from harness.models.prms.tokens import encode, render_chat, starts_with
 
 
 class ChatTurnFamily(LabelTokenFamily):
@@ -24,7 +24,7 @@ class ChatTurnFamily(LabelTokenFamily):
 
     def __init__(self, spec: Any, tokenizer: Any) -> None:
         super().__init__(spec, tokenizer)
-        self.label_id = single_token(tokenizer, spec.assistant_label, "assistant_label")
+        self.label_id = self.token_id("assistant_label")
 
     def encode(self, problem: str, steps: Sequence[str], where: str) -> Encoded:
         written = self.prepare_steps(steps, where)
@@ -37,7 +37,7 @@ class ChatTurnFamily(LabelTokenFamily):
                        if k == 0 else step)
             user_turns.append(len(messages))
             messages.append({"role": "user", "content": content})
-            messages.append({"role": "assistant", "content": self.spec.assistant_label})
+            messages.append({"role": "assistant", "content": self.spec.assistant_label.text})
         ids = encode(self.tokenizer, render_chat(self.tokenizer, messages, False), False)
         read = []
         for k, turn in enumerate(user_turns, start=1):
@@ -48,6 +48,6 @@ class ChatTurnFamily(LabelTokenFamily):
                 raise ScoreError(
                     f"{where}: step {k}: the conversation up to this turn (with the "
                     f"generation prompt) is not followed by the assistant label "
-                    f"{self.spec.assistant_label!r} in the whole conversation's tokens")
+                    f"{self.spec.assistant_label.text!r} in the whole conversation's tokens")
             read.append(len(asked) - 1)
         return Encoded([Segment(tuple(ids), tuple(read))])

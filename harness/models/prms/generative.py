@@ -17,7 +17,7 @@ import numpy as np
 
 from harness.errors import ConfigError
 from harness.models.prms.protocol import Encoded, Family, Head, Segment, probability_rows
-from harness.models.prms.tokens import encode, render_chat, single_token
+from harness.models.prms.tokens import encode, render_chat
 
 
 class GenerativeFamily(Family):
@@ -25,8 +25,7 @@ class GenerativeFamily(Family):
 
     def __init__(self, spec: Any, tokenizer: Any) -> None:
         super().__init__(spec, tokenizer)
-        self.verdict_ids = (single_token(tokenizer, spec.yes_token, "yes_token"),
-                            single_token(tokenizer, spec.no_token, "no_token"))
+        self.verdict_ids = (self.token_id("yes_token"), self.token_id("no_token"))
         if spec.strip_eos and not getattr(tokenizer, "eos_token", None):
             raise ConfigError(f"spec {spec.model_id}: strip_eos is set but the tokenizer "
                               f"defines no eos token")

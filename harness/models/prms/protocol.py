@@ -10,6 +10,7 @@ can compute its head. Family modules import no torch.
 from __future__ import annotations
 
 import math
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -94,6 +95,16 @@ class Family(ABC):
     def __init__(self, spec: Any, tokenizer: Any) -> None:
         self.spec = spec
         self.tokenizer = tokenizer
+        #: the id each special-token field of the spec resolved to (for the manifest)
+        self.token_ids: dict[str, Any] = {}
+
+    def token_id(self, field: str) -> int:
+        """The id of the spec's ``field`` (a TokenRef) under this model's tokenizer."""
+        from harness.models.prms.tokens import resolve_token
+
+        value = resolve_token(self.tokenizer, getattr(self.spec, field), field)
+        self.token_ids[field] = value
+        return value
 
     def models(self) -> dict[str, ModelRef]:
         """The models this family runs, by role; most need just the PRM."""
@@ -112,11 +123,16 @@ class Family(ABC):
                 where: str) -> list[float]:
         """Native step values from the rows of each role (one array per segment)."""
 
+    def clean_step(self, step: str) -> str:
+        """A step's text as the card takes it: stripped when the card strips every piece,
+        else as given less the line breaks that end it (see ``drop_trailing_breaks``)."""
+        return step.strip() if self.spec.strip_steps else drop_trailing_breaks(step)
+
     def prepare_steps(self, steps: Sequence[str], where: str) -> list[str]:
-        """Steps stripped (if the spec says so) and written with the spec's template."""
+        """Steps cleaned as the card takes them and written with the spec's template."""
         out = []
         for k, step in enumerate(steps, start=1):
-            text = step.strip() if self.spec.strip_steps else step
+            text = self.clean_step(step)
             if not text.strip():
                 raise ScoreError(f"{where}: step {k} is empty; a PRM cannot score it")
             out.append(self.spec.step_template.format(step=text, k=k))
@@ -130,6 +146,20 @@ class Family(ABC):
             raise ScoreError(
                 f"{where}: found {found} {what} for {steps} steps; the tokenizer merged the "
                 f"separator with neighbouring text, or a step or the problem contains it")
+
+
+_TRAILING_BREAKS = re.compile(r"[\r\n]\s*\Z")
+
+
+def drop_trailing_breaks(step: str) -> str:
+    """The step less the line breaks (and any whitespace after them) that end it.
+
+    A task's step splitter keeps each step's separator at its end ("...\\n\\n") so that
+    the steps join back to the text; a card that splits a response on its separator never
+    sees it there, and writes its own separator instead. Spaces before the break and line
+    breaks inside the step are kept."""
+    match = _TRAILING_BREAKS.search(step)
+    return step[:match.start()] if match else step
 
 
 def probability_rows(rows: np.ndarray, index: int, where: str) -> np.ndarray:
@@ -146,11 +176,11 @@ class LabelTokenFamily(Family):
     of one sequence; softmax over the pair, ``spec.correct_index`` = the good label."""
 
     def __init__(self, spec: Any, tokenizer: Any) -> None:
-        from harness.models.prms.tokens import single_token
+        from harness.models.prms.tokens import resolve_labels
 
         super().__init__(spec, tokenizer)
-        self.label_ids = tuple(single_token(tokenizer, t, "label_tokens")
-                               for t in spec.label_tokens)
+        self.label_ids = resolve_labels(tokenizer, spec.label_tokens, "label_tokens")
+        self.token_ids["label_tokens"] = list(self.label_ids)
 
     def head(self) -> Head:
         return Head("causal-lm", "columns", 2, columns=self.label_ids)

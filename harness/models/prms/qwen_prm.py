@@ -14,7 +14,7 @@ import numpy as np
 
 from harness.errors import ScoreError
 from harness.models.prms.protocol import Encoded, Family, Head, Segment, probability_rows
-from harness.models.prms.tokens import encode, render_chat, single_token
+from harness.models.prms.tokens import encode, render_chat
 
 
 class QwenPrmFamily(Family):
@@ -22,14 +22,14 @@ class QwenPrmFamily(Family):
 
     def __init__(self, spec: Any, tokenizer: Any) -> None:
         super().__init__(spec, tokenizer)
-        self.tag_id = single_token(tokenizer, spec.step_tag, "step_tag")
+        self.tag_id = self.token_id("step_tag")
 
     def head(self) -> Head:
         return Head("mlp-head", "logits", 2, weights_key=self.spec.head_prefix,
                     step_tag_id=self.tag_id)
 
     def encode(self, problem: str, steps: Sequence[str], where: str) -> Encoded:
-        tag = self.spec.step_tag
+        tag = self.spec.step_tag.text
         written = self.prepare_steps(steps, where)
         for k, step in enumerate(written, start=1):
             if tag in step:

@@ -75,6 +75,9 @@ class SimOraclePRM(PRM):
     def compute(self) -> Compute:
         return self._ledger.total()
 
+    def compute_calls(self) -> list[dict[str, Any]]:
+        return self._ledger.calls()
+
 
 class SimNoisyPRM(SimOraclePRM):
     """Registered as PRM ``sim-noisy``: the oracle's values with logit-space noise."""

@@ -19,7 +19,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from harness.errors import ConfigError
 
@@ -46,20 +56,66 @@ def _needs_fields(template: str, required: tuple[str, ...], allowed: tuple[str, 
     return template
 
 
+class TokenRef(BaseModel):
+    """A special token named by its text, and the rule that finds its id.
+
+    ``take: only`` (the default; written as a plain string in YAML): the text must encode
+    to exactly one token. ``take: last``: the id is the last token of the text's encoding,
+    as a card writes ``tokenizer.encode(text)[-1]``; sentencepiece (Metaspace) tokenizers
+    put a word-boundary piece "▁" before a word, so Math-Shepherd's "ки" is two pieces
+    there. The pieces before the last must then decode to whitespace only, or the spec is
+    refused: the rule may skip a boundary marker, never part of the token's text.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str = Field(min_length=1)
+    take: Literal["only", "last"] = "only"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        return {"text": value} if isinstance(value, str) else value
+
+    @model_serializer(mode="wrap")
+    def _compact(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """A plain string when ``take`` is the default, so simple specs dump as written."""
+        return self.text if self.take == "only" else handler(self)
+
+
+class JointLabels(BaseModel):
+    """Both label tokens from one encoding, as a card writes it: Math-Shepherd's
+    ``encode("+ -")[1:]`` (BOS dropped), Math-psa's ``encode(" + -")``. The text must
+    encode (without special tokens) to exactly two tokens, taken in order."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    joint: str = Field(min_length=1)
+
+
+#: the two label tokens of a causal-LM read-out: each on its own, or from one encoding
+LabelTokens = tuple[TokenRef, TokenRef] | JointLabels
+
+
 class SpecBase(BaseModel):
     """Fields every family shares."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     model_id: str = Field(min_length=1)
-    revision: str | None = None  # pinned hub revision; None = whatever the hub serves
+    #: pinned hub revision; None = the hub's current one, resolved at load time and
+    #: recorded (commit, or the local folder's content hash) in the PRM's identity
+    revision: str | None = None
     protocol: str = Field(min_length=1)  # where the protocol is documented (source)
     native_range: str = Field(min_length=1)  # what the model's raw step value is
     to_unit: ToUnit  # the declared mapping of the native value to [0, 1]
     recommended_aggregation: Aggregation | None = None  # what the authors report using
     dtype: Dtype = "bfloat16"
     max_length: int | None = Field(default=None, ge=1)  # None: the model config's limit
-    strip_steps: bool = True  # strip whitespace around each step before formatting
+    #: true: strip whitespace around each step (the card strips every piece); false: the
+    #: step as given, less the line breaks that end it (a task's step splitter leaves its
+    #: separator there; the card's own separator takes its place)
+    strip_steps: bool = True
     step_template: str = "{step}"  # how one step is written; {k} is its 1-based number
     notes: str = ""
 
@@ -74,7 +130,7 @@ class QwenPrmSpec(SpecBase):
 
     family: Literal["qwen-prm"]
     system_prompt: str
-    step_tag: str
+    step_tag: TokenRef
     correct_index: Literal[0, 1] = 1
     head_prefix: str = "score"  # checkpoint keys {prefix}.0.* and {prefix}.2.*
 
@@ -86,6 +142,10 @@ class TokenClassificationSpec(SpecBase):
     separator: str = Field(min_length=1)
     correct_index: Literal[0, 1] = 1
     add_special_tokens: bool = True
+    #: "joined": the text problem + sep + step_1 + sep ... encoded whole (HF's ProcessBench
+    #: script); "pieces": the problem's ids, then each step's ids and the separator's ids,
+    #: encoded separately (TRL's PRMTrainer, PURE's card)
+    encoding: Literal["joined", "pieces"] = "joined"
     readout: Literal["p-correct", "p-correct-minus-p-wrong"] = "p-correct"
 
 
@@ -96,8 +156,8 @@ class StepTagSpec(SpecBase):
     prompt_template: str = "{problem} "
     step_suffix: str  # written after every step (contains the tag)
     step_joiner: str = ""  # written between steps
-    step_tag: str  # the tag token's text
-    label_tokens: tuple[str, str]  # (good, bad) or (bad, good) as the model was trained
+    step_tag: TokenRef  # the tag token's text (and how its id is found)
+    label_tokens: LabelTokens  # (good, bad) or (bad, good) as the model was trained
     correct_index: Literal[0, 1] = 0
     add_special_tokens: bool = True
 
@@ -113,8 +173,8 @@ class ChatTurnSpec(SpecBase):
     family: Literal["chat-turn"]
     system_prompt: str | None = None
     first_user_template: str = "{problem} {step}"
-    assistant_label: str  # written as every assistant turn; its token is predicted
-    label_tokens: tuple[str, str]
+    assistant_label: TokenRef  # written as every assistant turn; its token is predicted
+    label_tokens: LabelTokens
     correct_index: Literal[0, 1] = 0
 
     @field_validator("first_user_template")
@@ -127,10 +187,12 @@ class ValueHeadSpec(SpecBase):
     """Skywork: raw token ids, a newline token after every line, scalar value head."""
 
     family: Literal["value-head"]
-    step_token: str = "\n"
+    step_token: TokenRef = TokenRef(text="\n")
     prepend_bos: bool = True
     head_key: str = "v_head.summary"  # checkpoint keys {head_key}.weight / .bias
-    inner_newlines: Literal["space", "error"] = "space"
+    #: a step of several lines: keep them (each flagged as the card does, the step read
+    #: at its last newline), write them as spaces (compute-optimal-tts), or refuse
+    inner_newlines: Literal["keep", "space", "error"] = "keep"
 
 
 class ImplicitSpec(SpecBase):
@@ -167,8 +229,8 @@ class GenerativeSpec(SpecBase):
     verdict_prefix: str  # written after the judged step; the next token is the verdict
     strip_eos: bool = True  # drop the template's closing eos (+ newline) before the prefix
     add_special_tokens: bool = False  # when the prompt text is encoded
-    yes_token: str
-    no_token: str
+    yes_token: TokenRef
+    no_token: TokenRef
 
     @field_validator("first_user_template")
     @classmethod
@@ -187,8 +249,8 @@ _ADAPTER: TypeAdapter[Any] = TypeAdapter(PRMSpec)
 FAMILIES: dict[str, str] = {
     "qwen-prm": "Qwen2.5-Math-PRM: step tag after every step in the chat template, "
                 "softmax of a 2-label MLP head at each tag",
-    "token-classification": "TRL token-classification PRMs: separator after every step, "
-                            "2-label head at the separator's last token",
+    "token-classification": "TRL token-classification PRMs and PURE: separator after "
+                            "every step, 2-label head at the separator's last token",
     "step-tag": "Math-Shepherd / Math-psa: causal LM logits of two label tokens at a step tag",
     "chat-turn": "RLHFlow: one user turn per step, P(label) predicted for each assistant turn",
     "value-head": "Skywork-o1-PRM: newline after every line, sigmoid of a scalar value head",

@@ -12,7 +12,7 @@ from typing import Any
 
 from harness.errors import ConfigError
 from harness.models.prms.protocol import Encoded, LabelTokenFamily, Segment
-from harness.models.prms.tokens import encode, single_token
+from harness.models.prms.tokens import encode
 
 
 class StepTagFamily(LabelTokenFamily):
@@ -20,10 +20,10 @@ class StepTagFamily(LabelTokenFamily):
 
     def __init__(self, spec: Any, tokenizer: Any) -> None:
         super().__init__(spec, tokenizer)
-        if spec.step_tag not in spec.step_suffix:
+        if spec.step_tag.text not in spec.step_suffix:
             raise ConfigError(f"spec {spec.model_id}: step_suffix {spec.step_suffix!r} does "
-                              f"not contain step_tag {spec.step_tag!r}")
-        self.tag_id = single_token(tokenizer, spec.step_tag, "step_tag")
+                              f"not contain step_tag {spec.step_tag.text!r}")
+        self.tag_id = self.token_id("step_tag")
 
     def encode(self, problem: str, steps: Sequence[str], where: str) -> Encoded:
         written = self.prepare_steps(steps, where)
@@ -31,6 +31,6 @@ class StepTagFamily(LabelTokenFamily):
         text = self.spec.prompt_template.format(problem=problem) + body
         ids = encode(self.tokenizer, text, self.spec.add_special_tokens)
         read = [i for i, token in enumerate(ids) if token == self.tag_id]
-        self.count_check(len(read), len(written), f"step-tag {self.spec.step_tag!r} tokens",
-                         where)
+        self.count_check(len(read), len(written),
+                         f"step-tag {self.spec.step_tag.text!r} tokens", where)
         return Encoded([Segment(tuple(ids), tuple(read))])

@@ -1,10 +1,13 @@
-"""TRL token-classification PRMs (PRM_PROTOCOLS.md 3.9).
+"""TRL token-classification PRMs and PURE (PRM_PROTOCOLS.md 3.9).
 
-Plain text ``problem + sep + step_1 + sep + ... + step_k + sep``; HF's ProcessBench script
-runs one prefix per step and reads the label of its last token. Causal attention makes
-that one forward over the full text, read at the last token of every prefix, provided the
-prefix's tokens are a prefix of the full text's tokens; when they are not (the separator
-merges with the next step under this tokenizer) the sample is refused.
+``encoding: joined``: plain text ``problem + sep + step_1 + sep + ... + step_k + sep``;
+HF's ProcessBench script runs one prefix per step and reads the label of its last token.
+Causal attention makes that one forward over the full text, read at the last token of
+every prefix, provided the prefix's tokens are a prefix of the full text's tokens; when
+they are not (the separator merges with the next step under this tokenizer) the sample is
+refused. ``encoding: pieces``: the problem's ids, then for every step its own ids and the
+separator's ids (TRL's PRMTrainer builds training rows this way, PURE's card scores this
+way), read at the separator's last token; pieces never merge.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ class TokenClassificationFamily(Family):
         return Head("token-classification", "logits", 2)
 
     def encode(self, problem: str, steps: Sequence[str], where: str) -> Encoded:
+        if self.spec.encoding == "pieces":
+            return self._pieces(problem, self.prepare_steps(steps, where))
         sep = self.spec.separator
         pieces = [problem, *self.prepare_steps(steps, where)]
         add = self.spec.add_special_tokens
@@ -38,6 +43,16 @@ class TokenClassificationFamily(Family):
                     f"{sep!r} are not a prefix of the full text's tokens (the separator "
                     f"merges with the next step under this tokenizer)")
             read.append(len(prefix) - 1)
+        return Encoded([Segment(tuple(ids), tuple(read))])
+
+    def _pieces(self, problem: str, steps: list[str]) -> Encoded:
+        ids = encode(self.tokenizer, problem, self.spec.add_special_tokens)
+        sep_ids = encode(self.tokenizer, self.spec.separator, False)
+        read = []
+        for step in steps:
+            ids.extend(encode(self.tokenizer, step, False))
+            ids.extend(sep_ids)
+            read.append(len(ids) - 1)
         return Encoded([Segment(tuple(ids), tuple(read))])
 
     def readout(self, rows: dict[str, list[np.ndarray]], encoded: Encoded,
