@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from harness.data import fetch_file
 from harness.errors import InputError
-from harness.grading.math_answers import integer_value
+from harness.grading.exact_values import integer_value
 from harness.tasks.math_common import MathTask
 from harness.tasks.records import jsonl_records, unique_id
 from harness.types import Problem

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from harness.grading.math_answers import MathGrader, integer_value
+from harness.grading.exact_values import integer_value
+from harness.grading.math_answers import MathGrader
 from harness.grading.result_cache import ResultCache
 from harness.grading.verify_pool import VerifierPool
 

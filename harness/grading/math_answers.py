@@ -7,17 +7,21 @@ voting classes need the pool:
   shorter, then lexicographic); that order makes every result a function of the *set* of
   answers.
 - Correct means math-verify's ``verify(gold, answer)`` is true (gold first: the comparison
-  is not symmetric). Fast paths skip the worker: the same string as the gold answer, and
-  two exact rational literals (integers and integer fractions: ``"025"`` equals ``"25"``,
-  ``"\\frac{4}{2}"`` equals ``"2"``), compared exactly. (math-verify rounds to 6 decimals,
-  so it would call 1/1000000 and 1/1000001 equal; exact comparison does not.)
+  is not symmetric). Fast paths skip the worker: the same string as the gold answer; two
+  exact rational literals (integers and integer fractions, see ``exact_values``: ``"025"``
+  equals ``"25"``, ``"10{,}000"`` equals ``"10000"``, ``"\\frac{4}{2}"`` equals ``"2"``),
+  compared exactly (math-verify rounds to 6 decimals, so it would call 1/1000000 and
+  1/1000001 equal); and times of day when either side says a.m./p.m. (``time_answers``:
+  ``\\text{4:30 p.m.}`` equals ``4:30 \\text{ p.m.}``), compared as minutes of the day.
 - Voting classes: every correct answer joins the gold's class; a wrong answer joins the
   first wrong class whose representative (first member) math-verify finds equivalent, else
-  starts a new one. Two different rational literals are never equivalent. So ``\\frac12``,
+  starts a new one. Two different rational literals (or a.m./p.m. times) are never
+  equivalent, and an a.m./p.m. time is never compared with math-verify. So ``\\frac12``,
   ``0.5`` and ``1/2`` vote together. ``vote_key`` is the class's first member, so it is one
   of the pool's own answers, never the gold string.
 - Integer mode (AIME): the gold must be an integer; an integer-literal answer is compared as
-  an integer, anything else goes to math-verify against the gold.
+  an integer (here parentheses around it are an answer-choice wrapper: ``\\textbf{(25)}``
+  is 25), anything else goes to math-verify against the gold.
 - A comparison that times out (soft, in the worker) or is killed (hard deadline, see
   ``verify_pool``) counts as "not equal" and is reported in the verdict's status/reason.
   An answer whose gold comparison timed out is not compared again: it gets a class of its
@@ -29,7 +33,6 @@ mode, gold, answer set); results that involved a timeout, kill or error are not 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,60 +41,16 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from harness.grading.exact_values import integer_value, rational_value
 from harness.grading.result_cache import ResultCache
+from harness.grading.time_answers import ClockTime, clock_time, same_time, time_rule_applies
 from harness.grading.verify_pool import VerifierPool, shared_pool
 from harness.store.keys import key_of
 
 GRADER_NAME = "math-verify"
 #: bump whenever a rule in this module changes (invalidates cached results)
-RULES_VERSION = 2
+RULES_VERSION = 3
 _UNSTABLE = {"timeout", "killed", "error"}
-
-_INTEGER = re.compile(r"[+-]?\d+")
-_WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mathbf|mbox)\s*\{(.*)\}", re.DOTALL)
-
-
-def integer_value(answer: str) -> int | None:
-    """The integer an answer literally is (``"025"``, ``"\\text{ 7 }"``, ``"(113)"``), else
-    None."""
-    text = answer.strip()
-    wrapped = _WRAPPER.fullmatch(text)
-    if wrapped:
-        text = wrapped.group(1).strip()
-    text = text.replace(" ", "").replace("{,}", "")
-    if len(text) > 2 and text[0] == "(" and text[-1] == ")":
-        text = text[1:-1]  # AoPS style "\textbf{(113) }"
-    if len(text) > 40 or not _INTEGER.fullmatch(text):
-        return None
-    return int(text)
-
-
-_FRACTION = re.compile(r"(-?)\\[dt]?frac\s*(?:\{\s*(\d+)\s*\}|(\d))\s*(?:\{\s*(\d+)\s*\}|(\d))")
-_SLASH = re.compile(r"(-?\d+)\s*/\s*(\d+)")
-
-
-def rational_value(answer: str) -> Fraction | None:
-    """The exact number an integer or integer-fraction literal is (``"\\frac{3}{2}"``,
-    ``"-\\dfrac12"``, ``"3/2"``, ``"025"``), else None. Decimals are not included: math-verify
-    compares them to fractions after rounding, which exact arithmetic would not reproduce."""
-    whole = integer_value(answer)
-    if whole is not None:
-        return Fraction(whole)
-    text = answer.strip()
-    if len(text) > 60:
-        return None
-    match = _FRACTION.fullmatch(text)
-    if match:
-        sign, num_braced, num_digit, den_braced, den_digit = match.groups()
-        num, den = int(num_braced or num_digit), int(den_braced or den_digit)
-    else:
-        match = _SLASH.fullmatch(text)
-        if not match:
-            return None
-        sign, num, den = "", int(match.group(1)), int(match.group(2))
-    if den == 0:
-        return None
-    return Fraction(-num if sign else num, den)
 
 
 @dataclass(frozen=True)
@@ -100,12 +59,8 @@ class Verdict:
 
     correct: bool
     vote_key: str | None
-    status: str  # exact | rational | ok | unparsed | timeout | killed | error | no-answer
+    status: str  # exact|rational|time|ok|unparsed|timeout|killed|error|no-answer
     reason: str | None = None
-
-
-def _order_key(answer: str) -> tuple[bool, bool, int, str]:
-    return (integer_value(answer) is None, rational_value(answer) is None, len(answer), answer)
 
 
 class MathGrader:
@@ -120,6 +75,24 @@ class MathGrader:
         self.cache = cache if isinstance(cache, ResultCache) else ResultCache(cache)
         self.math_verify_version = version("math-verify")
 
+    def _value(self, answer: str) -> Fraction | None:
+        return rational_value(answer, choice_wrapper=self.integer_answers)
+
+    def _exact_key(self, answer: str) -> tuple[str, Any] | None:
+        """The value an answer is compared by without math-verify: a rational literal, or
+        an a.m./p.m. time; None for everything else."""
+        value = self._value(answer)
+        if value is not None:
+            return ("rational", value)
+        clock = clock_time(answer)
+        if clock is not None and clock.meridiem:
+            return ("time", clock.minute)
+        return None
+
+    def _order_key(self, answer: str) -> tuple[bool, bool, int, str]:
+        return (integer_value(answer, self.integer_answers) is None, self._value(answer) is None,
+                len(answer), answer)
+
     def identity(self) -> dict[str, Any]:
         return {"grader": GRADER_NAME, "grader_version": self.math_verify_version,
                 "rules_version": RULES_VERSION, "integer_answers": self.integer_answers,
@@ -130,10 +103,10 @@ class MathGrader:
     def grade(self, gold: str, answers: Sequence[str | None]) -> list[Verdict]:
         """One verdict per answer (None means the completion had no answer)."""
         gold = gold.strip()
-        if self.integer_answers and integer_value(gold) is None:
+        if self.integer_answers and integer_value(gold, choice_wrapper=True) is None:
             raise ValueError(f"integer mode needs an integer gold answer, got {gold!r}")
         distinct = sorted({a.strip() for a in answers if a is not None and a.strip()},
-                          key=_order_key)
+                          key=self._order_key)
         by_answer = self._classify(gold, distinct) if distinct else {}
         out = []
         for answer in answers:
@@ -177,13 +150,17 @@ class MathGrader:
 
     def _compute(self, gold: str, distinct: list[str]) -> list[list[Any]]:
         """Rows [class index, correct, status, reason], one per distinct answer, in order."""
-        gold_value = rational_value(gold)
+        gold_value = self._value(gold)
+        gold_clock = clock_time(gold)
         verdicts: dict[str, tuple[bool, str, str | None]] = {}
         to_verify = []
         for answer in distinct:
-            value = rational_value(answer)
+            value = self._value(answer)
+            clock = clock_time(answer)
             if answer == gold:
                 verdicts[answer] = (True, "exact", None)
+            elif time_rule_applies(gold_clock, clock):
+                verdicts[answer] = _time_verdict(gold_clock, clock)
             elif value is not None and gold_value is not None:
                 verdicts[answer] = (value == gold_value, "rational", None)
             else:
@@ -194,29 +171,43 @@ class MathGrader:
                 verdicts[answer] = _eq_verdict(reply)
             return self._cluster(distinct, verdicts, worker)
 
+    def _candidates(self, key: tuple[str, Any] | None, reps: list[str],
+                    gold_class: int | None,
+                    verdicts: dict[str, tuple[bool, str, str | None]]) -> list[int]:
+        """The classes whose representative math-verify should compare with an answer of
+        exact key ``key``: never two keyed answers, never an a.m./p.m. time."""
+        if key is not None and key[0] == "time":
+            return []
+        out = []
+        for i, rep in enumerate(reps):
+            rep_key = self._exact_key(rep)
+            if i == gold_class or verdicts[rep][1] in _UNSTABLE:
+                continue
+            if rep_key is not None and (key is not None or rep_key[0] == "time"):
+                continue
+            out.append(i)
+        return out
+
     def _cluster(self, distinct: list[str], verdicts: dict[str, tuple[bool, str, str | None]],
                  worker: Any) -> list[list[Any]]:
         class_of: dict[str, int] = {}
         reps: list[str] = []  # first member of each class
         gold_class: int | None = None
-        by_value: dict[Fraction, int] = {}
+        by_key: dict[tuple[str, Any], int] = {}
         notes: dict[str, str] = {}
         for answer in distinct:
-            value = rational_value(answer)
+            key = self._exact_key(answer)
             if verdicts[answer][0]:
                 if gold_class is None:
                     gold_class = len(reps)
                     reps.append(answer)
                 class_of[answer] = gold_class
                 continue
-            if value is not None and value in by_value:
-                class_of[answer] = by_value[value]
+            if key is not None and key in by_key:
+                class_of[answer] = by_key[key]
                 continue
             slow = verdicts[answer][1] in _UNSTABLE
-            candidates = [] if slow else [
-                i for i, rep in enumerate(reps)
-                if i != gold_class and verdicts[rep][1] not in _UNSTABLE
-                and not (value is not None and rational_value(rep) is not None)]
+            candidates = [] if slow else self._candidates(key, reps, gold_class, verdicts)
             found = -1
             if candidates:
                 reply = worker.run([{"op": "first", "pred": answer,
@@ -233,8 +224,8 @@ class MathGrader:
                 found = len(reps)
                 reps.append(answer)
             class_of[answer] = found
-            if value is not None:
-                by_value.setdefault(value, found)
+            if key is not None:
+                by_key.setdefault(key, found)
         rows = []
         for answer in distinct:
             correct, status, reason = verdicts[answer]
@@ -245,6 +236,17 @@ class MathGrader:
                 reason = note
             rows.append([class_of[answer], correct, status, reason])
         return rows
+
+
+def _time_verdict(gold: ClockTime | None, answer: ClockTime | None
+                  ) -> tuple[bool, str, str | None]:
+    if same_time(gold, answer):
+        return True, "time", None
+    if gold is None or answer is None:
+        return False, "time", "only one of gold and answer is a time of day"
+    if gold.minute is None or answer.minute is None:
+        return False, "time", "a time without a.m./p.m. against one with it"
+    return False, "time", "a different time of day"
 
 
 def _eq_verdict(reply: dict[str, Any]) -> tuple[bool, str, str | None]:
