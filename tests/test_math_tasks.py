@@ -127,12 +127,6 @@ def test_missing_and_malformed_files_name_the_file(tmp_path, shared_data):
     assert info.value.line == 2
 
 
-def test_no_mirror_and_no_hub_copy_is_a_clear_error(monkeypatch):
-    monkeypatch.delenv("PRM_HARNESS_DATA", raising=False)
-    with pytest.raises(InputError, match="no hub copy"):
-        build_task("aime24", None).load()
-
-
 def test_grade_command_on_math500(tmp_path, capsys, shared_data):
     rows = [  # golds: (3, pi/2) in \left( \right), and \frac{3}{2}
         {"problem_id": "test/precalculus/807.json", "completion": "So \\boxed{(3, \\pi/2)}."},
