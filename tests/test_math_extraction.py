@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from harness.grading.answer_extraction import extract_answer, last_boxed
@@ -56,6 +58,12 @@ def test_no_answer_at_all() -> None:
 
 def test_box_beats_fallback_and_huge_input_is_fast() -> None:
     text = "The answer is 3.\n" + "x" * 2_000_000 + "\\boxed{8}"
-    assert extract_answer(text) == "8"
     deep = "\\boxed{" + "{" * 50_000 + "}" * 50_000 + "}"
+    # a looping, truncated completion: 50,000 boxes that never close, then a good one
+    looping = "\\boxed{" * 50_000 + " \\boxed{7} and the text stops"
+    start = time.perf_counter()
+    assert extract_answer(text) == "8"
     assert extract_answer(deep) == "{" * 50_000 + "}" * 50_000
+    assert extract_answer(looping) == "7"
+    # about 0.1 s here; a rescan per unclosed box took minutes on the looping text
+    assert time.perf_counter() - start < 3.0

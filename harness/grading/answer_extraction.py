@@ -30,29 +30,29 @@ _ANSWER_LINE = re.compile(
 )
 
 
-def _brace_group(text: str, open_at: int) -> int | None:
-    """Index just past the ``}`` matching the ``{`` at ``open_at``; None when unclosed."""
-    depth = 0
-    i = open_at
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\\":
-            i += 2  # an escaped character (\{, \}, \\) never opens or closes a group
-            continue
+_BRACE_TOKENS = re.compile(r"\\.|[{}]", re.DOTALL)
+
+
+def _brace_ends(text: str) -> dict[int, int]:
+    """For every ``{`` that opens a group, the index just past its matching ``}`` (absent
+    when it never closes). One pass over the braces, so a text of many unclosed boxes (a
+    looping, truncated completion) costs linear time, not a rescan per box. An escaped
+    character (``\\{``, ``\\}``, ``\\\\``) never opens or closes a group."""
+    ends: dict[int, int] = {}
+    stack: list[int] = []
+    for token in _BRACE_TOKENS.finditer(text):
+        ch = token.group()
         if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
-    return None
+            stack.append(token.start())
+        elif ch == "}" and stack:
+            ends[stack.pop()] = token.end()
+    return ends
 
 
 def _boxes(text: str) -> list[tuple[int, int, str]]:
     """Top-level boxes as (start, end, content), in order of appearance."""
     found: list[tuple[int, int, str]] = []
+    ends: dict[int, int] | None = None
     pos = 0
     while True:
         match = _BOX_START.search(text, pos)
@@ -62,7 +62,9 @@ def _boxes(text: str) -> list[tuple[int, int, str]]:
         while i < len(text) and text[i] in " \t":
             i += 1
         if i < len(text) and text[i] == "{":
-            end = _brace_group(text, i)
+            if ends is None:
+                ends = _brace_ends(text)
+            end = ends.get(i)
             if end is None:  # unclosed: truncated output, not an answer
                 pos = match.end()
                 continue
