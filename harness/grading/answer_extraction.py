@@ -33,14 +33,15 @@ _ANSWER_LINE = re.compile(
 _BRACE_TOKENS = re.compile(r"\\.|[{}]", re.DOTALL)
 
 
-def _brace_ends(text: str) -> dict[int, int]:
-    """For every ``{`` that opens a group, the index just past its matching ``}`` (absent
-    when it never closes). One pass over the braces, so a text of many unclosed boxes (a
-    looping, truncated completion) costs linear time, not a rescan per box. An escaped
-    character (``\\{``, ``\\}``, ``\\\\``) never opens or closes a group."""
+def _brace_ends(text: str, start: int) -> dict[int, int]:
+    """For every ``{`` from ``start`` on that opens a group, the index just past its
+    matching ``}`` (absent when it never closes). One pass over the braces, so a text of
+    many unclosed boxes (a looping, truncated completion) costs linear time, not a rescan
+    per box. An escaped character (``\\{``, ``\\}``, ``\\\\``) never opens or closes a
+    group. ``start`` must be an unescaped ``{`` (a box's), so the scan is in step."""
     ends: dict[int, int] = {}
     stack: list[int] = []
-    for token in _BRACE_TOKENS.finditer(text):
+    for token in _BRACE_TOKENS.finditer(text, start):
         ch = token.group()
         if ch == "{":
             stack.append(token.start())
@@ -63,7 +64,7 @@ def _boxes(text: str) -> list[tuple[int, int, str]]:
             i += 1
         if i < len(text) and text[i] == "{":
             if ends is None:
-                ends = _brace_ends(text)
+                ends = _brace_ends(text, i)
             end = ends.get(i)
             if end is None:  # unclosed: truncated output, not an answer
                 pos = match.end()
