@@ -1,10 +1,12 @@
-"""The grader's own rules before math-verify: exact integer literals and times of day."""
+"""The grader's own rules before math-verify: literals, times of day, numbers in a base."""
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
 
-from harness.grading.exact_values import integer_value, rational_value
+from harness.grading.exact_values import Literal, integer_value, literal, rational_value
 from harness.grading.math_answers import MathGrader
 from harness.grading.time_answers import clock_time
 from harness.grading.verify_pool import VerifierPool
@@ -91,3 +93,43 @@ def test_time_answers_in_the_grader(pool):
     # no a.m./p.m. on either side: not a time question (a ratio), math-verify decides
     ratio = grader.grade("3:45", ["3:45", "6:90"])
     assert [v.status for v in ratio] == ["exact", "ok"]
+
+
+def test_numbers_in_a_base(pool):
+    grader = MathGrader(pool=pool, timeout_s=2.0)
+    answers = ["52", "52_8", "52_{8}", "052_8", "52_5", "42", "101010_2", "59_8"]
+    verdicts = grader.grade("52_8", answers)
+    assert [v.correct for v in verdicts] == [True, True, True, True, False, False, False,
+                                             False]
+    assert {v.status for v in verdicts} == {"base", "exact"}
+    assert "base 5" in (verdicts[4].reason or "") and "not valid" in (verdicts[7].reason or "")
+    # a plain integer gold asks for the number: the answer's digits read in its own base
+    plain = grader.grade("42", ["52_8", "101010_2", "52_5", "52"])
+    assert [v.correct for v in plain] == [True, True, False, False]
+    # against a gold that is no integer, a based number is wrong without math-verify
+    assert grader.grade("\\sqrt{2}", ["52_8"])[0].status == "base"
+
+
+@pytest.mark.parametrize(("answer", "value", "decimal", "variable"), [
+    ("5", Fraction(5), False, None), ("x = 5", Fraction(5), False, "x"),
+    ("0.5", Fraction(1, 2), True, None), ("-.25", Fraction(-1, 4), True, None),
+    ("y=\\frac{1}{2}", Fraction(1, 2), False, "y"), ("t = 2.50", Fraction(5, 2), True, "t"),
+])
+def test_literals(answer, value, decimal, variable):
+    assert literal(answer) == Literal(value, decimal, variable)
+
+
+@pytest.mark.parametrize("answer", ["e = 5", "i = 2", "X = 5", "x = y", "5.", "1 2", "2\\pi"])
+def test_not_literals(answer):
+    assert literal(answer) is None
+
+
+def test_decimals_and_assignments_in_the_grader(pool):
+    grader = MathGrader(pool=pool, timeout_s=2.0)
+    verdicts = grader.grade("\\frac{1}{2}", ["0.5", "x = 0.5", "0.51", "x = \\frac{1}{2}",
+                                             "0.5000001"])
+    assert [(v.correct, v.status) for v in verdicts] == [
+        (True, "decimal"), (True, "decimal"), (False, "decimal"), (True, "rational"),
+        (True, "ok")]  # within math-verify's 6 decimals: its rounding decides
+    both = grader.grade("x = 5", ["y = 5", "5"])  # two assignments: math-verify's relations
+    assert both[0].status == "ok" and both[1].status == "rational" and both[1].correct

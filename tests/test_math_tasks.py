@@ -114,12 +114,12 @@ def test_tasks_check_reaches_100_percent(task_name, n, synthesised, capsys):
 def test_a_failing_grader_self_test_fails_tasks_check(monkeypatch, capsys):
     from harness.grading import self_test
 
-    wrong = [*self_test.PAIRS, ("\\frac{1}{2}", "0.5", False)]  # a wrong expectation
+    wrong = [*self_test.PAIRS, ("\\sqrt{4}", "2", False)]  # a wrong expectation
     monkeypatch.setattr(self_test, "PAIRS", wrong)
     status, out, err = run_cli(["tasks", "check", "math500"], capsys)
     assert status == 1
     assert json.loads(out)["pass_rate"] == 1.0  # the references still pass
-    assert ("grader self-test failed: '0.5' against gold '\\\\frac{1}{2}': expected "
+    assert ("grader self-test failed: '2' against gold '\\\\sqrt{4}': expected "
             "different, graded equal (status ok)") in err
 
 

@@ -1,8 +1,10 @@
-"""Answers that are exact numbers as written: integers and integer fractions.
+"""Answers that are exact numbers as written: integers, integer fractions, decimals.
 
-The grader compares these exactly instead of asking math-verify, which rounds to 6
-decimals (it would call 1/1000000 and 1/1000001 equal). Reading a literal must not change
-what was written, so only notation that carries no value is removed:
+The grader compares integers and integer fractions exactly instead of asking math-verify,
+which rounds to 6 decimals (it would call 1/1000000 and 1/1000001 equal); ``literal``
+also reads decimals and single-letter assignments (``x = 5``), which ``answer_rules``
+compares as values. Reading a literal must not change what was written, so only notation
+that carries no value is removed:
 
 - a ``\\text{}``-style wrapper around the whole answer (``\\text{ 7 }`` is 7);
 - thousands separators, one kind throughout and only between 3-digit groups:
@@ -16,6 +18,7 @@ what was written, so only notation that carries no value is removed:
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from fractions import Fraction
 
 _INTEGER = re.compile(r"[+-]?\d+")
@@ -26,6 +29,10 @@ _SEPARATORS = re.compile(_SEPARATOR)
 _CHOICE = re.compile(r"\(\s*([+-]?\d+)\s*\)")
 _FRACTION = re.compile(r"(-?)\\[dt]?frac\s*(?:\{\s*(\d+)\s*\}|(\d))\s*(?:\{\s*(\d+)\s*\}|(\d))")
 _SLASH = re.compile(r"(-?\d+)\s*/\s*(\d+)")
+_DECIMAL = re.compile(r"[+-]?(?:\d+\.\d+|\.\d+)")
+#: ``x = 5``: math-verify reads a lower-case letter as a variable (``e`` is Euler's number,
+#: ``i`` may be the imaginary unit, capitals are folded to lower case)
+_ASSIGNED = re.compile(r"([a-df-hj-z])\s*=\s*(\S.*)", re.DOTALL)
 
 
 def _without_separators(text: str) -> str:
@@ -75,3 +82,28 @@ def rational_value(answer: str, choice_wrapper: bool = False) -> Fraction | None
     if den == 0:
         return None
     return Fraction(-num if sign else num, den)
+
+
+@dataclass(frozen=True)
+class Literal:
+    """A number as written: its exact value, whether it has a decimal point, and the
+    variable it is assigned to (``x`` in ``x = 5``), if any."""
+
+    value: Fraction
+    decimal: bool
+    variable: str | None = None
+
+
+def literal(answer: str, choice_wrapper: bool = False) -> Literal | None:
+    """The number an answer literally is (see the module docstring), else None."""
+    text = answer.strip()
+    variable = None
+    assigned = _ASSIGNED.fullmatch(text)
+    if assigned:
+        variable, text = assigned.group(1), assigned.group(2).strip()
+    value = rational_value(text, choice_wrapper)
+    if value is not None:
+        return Literal(value, False, variable)
+    if len(text) <= 40 and _DECIMAL.fullmatch(text):
+        return Literal(Fraction(text), True, variable)
+    return None

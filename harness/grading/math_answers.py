@@ -7,18 +7,16 @@ voting classes need the pool:
   shorter, then lexicographic); that order makes every result a function of the *set* of
   answers.
 - Correct means math-verify's ``verify(gold, answer)`` is true (gold first: the comparison
-  is not symmetric). Fast paths skip the worker: the same string as the gold answer; two
-  exact rational literals (integers and integer fractions, see ``exact_values``: ``"025"``
-  equals ``"25"``, ``"10{,}000"`` equals ``"10000"``, ``"\\frac{4}{2}"`` equals ``"2"``),
-  compared exactly (math-verify rounds to 6 decimals, so it would call 1/1000000 and
-  1/1000001 equal); and times of day when either side says a.m./p.m. (``time_answers``:
-  ``\\text{4:30 p.m.}`` equals ``4:30 \\text{ p.m.}``), compared as minutes of the day.
+  is not symmetric), unless one of the grader's own rules decides the pair first
+  (``answer_rules``: the same string; times of day; numbers with a base subscript, which
+  math-verify misreads; integer and fraction literals compared exactly, so that
+  ``"025"`` equals ``"25"``, ``"10{,}000"`` equals ``"10000"`` but 1/1000000 is not
+  1/1000001; decimals equal to or far from the other value).
 - Voting classes: every correct answer joins the gold's class; a wrong answer joins the
-  first wrong class whose representative (first member) math-verify finds equivalent, else
-  starts a new one. Two different rational literals (or a.m./p.m. times) are never
-  equivalent, and an a.m./p.m. time is never compared with math-verify. So ``\\frac12``,
-  ``0.5`` and ``1/2`` vote together. ``vote_key`` is the class's first member, so it is one
-  of the pool's own answers, never the gold string.
+  first wrong class whose representative (first member), in the gold's place, is
+  equivalent to it by those rules or else by math-verify; otherwise it starts a new one.
+  So ``\\frac12``, ``0.5`` and ``1/2`` vote together. ``vote_key`` is the class's first
+  member, so it is one of the pool's own answers, never the gold string.
 - Integer mode (AIME): the gold must be an integer; an integer-literal answer is compared as
   an integer (here parentheses around it are an answer-choice wrapper: ``\\textbf{(25)}``
   is 25), anything else goes to math-verify against the gold.
@@ -41,15 +39,15 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from harness.grading.answer_rules import Facts, facts, rule_verdict
 from harness.grading.exact_values import integer_value, rational_value
 from harness.grading.result_cache import ResultCache
-from harness.grading.time_answers import ClockTime, clock_time, same_time, time_rule_applies
 from harness.grading.verify_pool import VerifierPool, shared_pool
 from harness.store.keys import key_of
 
 GRADER_NAME = "math-verify"
 #: bump whenever a rule in this module changes (invalidates cached results)
-RULES_VERSION = 3
+RULES_VERSION = 4
 _UNSTABLE = {"timeout", "killed", "error"}
 
 
@@ -59,7 +57,7 @@ class Verdict:
 
     correct: bool
     vote_key: str | None
-    status: str  # exact|rational|time|ok|unparsed|timeout|killed|error|no-answer
+    status: str  # exact|rational|decimal|time|base|ok|unparsed|timeout|killed|error|no-answer
     reason: str | None = None
 
 
@@ -77,17 +75,6 @@ class MathGrader:
 
     def _value(self, answer: str) -> Fraction | None:
         return rational_value(answer, choice_wrapper=self.integer_answers)
-
-    def _exact_key(self, answer: str) -> tuple[str, Any] | None:
-        """The value an answer is compared by without math-verify: a rational literal, or
-        an a.m./p.m. time; None for everything else."""
-        value = self._value(answer)
-        if value is not None:
-            return ("rational", value)
-        clock = clock_time(answer)
-        if clock is not None and clock.meridiem:
-            return ("time", clock.minute)
-        return None
 
     def _order_key(self, answer: str) -> tuple[bool, bool, int, str]:
         return (integer_value(answer, self.integer_answers) is None, self._value(answer) is None,
@@ -150,70 +137,60 @@ class MathGrader:
 
     def _compute(self, gold: str, distinct: list[str]) -> list[list[Any]]:
         """Rows [class index, correct, status, reason], one per distinct answer, in order."""
-        gold_value = self._value(gold)
-        gold_clock = clock_time(gold)
+        known = {a: facts(a, self.integer_answers) for a in [gold, *distinct]}
         verdicts: dict[str, tuple[bool, str, str | None]] = {}
         to_verify = []
         for answer in distinct:
-            value = self._value(answer)
-            clock = clock_time(answer)
-            if answer == gold:
-                verdicts[answer] = (True, "exact", None)
-            elif time_rule_applies(gold_clock, clock):
-                verdicts[answer] = _time_verdict(gold_clock, clock)
-            elif value is not None and gold_value is not None:
-                verdicts[answer] = (value == gold_value, "rational", None)
-            else:
+            ruled = rule_verdict(known[gold], known[answer])
+            if ruled is None:
                 to_verify.append(answer)
+            else:
+                verdicts[answer] = ruled
         with self.pool.worker() as worker:
             replies = worker.run([{"op": "eq", "gold": gold, "pred": a} for a in to_verify])
             for answer, reply in zip(to_verify, replies, strict=True):
                 verdicts[answer] = _eq_verdict(reply)
-            return self._cluster(distinct, verdicts, worker)
+            return self._cluster(distinct, verdicts, known, worker)
 
-    def _candidates(self, key: tuple[str, Any] | None, reps: list[str],
-                    gold_class: int | None,
-                    verdicts: dict[str, tuple[bool, str, str | None]]) -> list[int]:
-        """The classes whose representative math-verify should compare with an answer of
-        exact key ``key``: never two keyed answers, never an a.m./p.m. time."""
-        if key is not None and key[0] == "time":
-            return []
-        out = []
+    def _search(self, answer: Facts, reps: list[str], gold_class: int | None,
+                verdicts: dict[str, tuple[bool, str, str | None]],
+                known: dict[str, Facts]) -> tuple[int, list[int]]:
+        """(the first class the rules put ``answer`` in, or -1; the earlier classes that
+        math-verify must be asked about)."""
+        ask = []
         for i, rep in enumerate(reps):
-            rep_key = self._exact_key(rep)
             if i == gold_class or verdicts[rep][1] in _UNSTABLE:
                 continue
-            if rep_key is not None and (key is not None or rep_key[0] == "time"):
-                continue
-            out.append(i)
-        return out
+            ruled = rule_verdict(known[rep], answer)
+            if ruled is None:
+                ask.append(i)
+            elif ruled[0]:
+                return i, ask
+        return -1, ask
 
     def _cluster(self, distinct: list[str], verdicts: dict[str, tuple[bool, str, str | None]],
-                 worker: Any) -> list[list[Any]]:
+                 known: dict[str, Facts], worker: Any) -> list[list[Any]]:
         class_of: dict[str, int] = {}
         reps: list[str] = []  # first member of each class
         gold_class: int | None = None
-        by_key: dict[tuple[str, Any], int] = {}
         notes: dict[str, str] = {}
         for answer in distinct:
-            key = self._exact_key(answer)
             if verdicts[answer][0]:
                 if gold_class is None:
                     gold_class = len(reps)
                     reps.append(answer)
                 class_of[answer] = gold_class
                 continue
-            if key is not None and key in by_key:
-                class_of[answer] = by_key[key]
-                continue
-            slow = verdicts[answer][1] in _UNSTABLE
-            candidates = [] if slow else self._candidates(key, reps, gold_class, verdicts)
-            found = -1
+            found, candidates = -1, list[int]()
+            if verdicts[answer][1] not in _UNSTABLE:
+                found, candidates = self._search(known[answer], reps, gold_class, verdicts,
+                                                 known)
             if candidates:
                 reply = worker.run([{"op": "first", "pred": answer,
                                      "reps": [reps[i] for i in candidates]}])[0]
                 if "index" in reply:
-                    found = candidates[reply["index"]] if reply["index"] >= 0 else -1
+                    if reply["index"] >= 0:
+                        found = candidates[reply["index"]]
                     bad = [s for s in reply["statuses"] if s in _UNSTABLE]
                     if bad:
                         notes[answer] = f"class search: {len(bad)} comparison(s) {bad[0]}"
@@ -224,8 +201,6 @@ class MathGrader:
                 found = len(reps)
                 reps.append(answer)
             class_of[answer] = found
-            if key is not None:
-                by_key.setdefault(key, found)
         rows = []
         for answer in distinct:
             correct, status, reason = verdicts[answer]
@@ -236,17 +211,6 @@ class MathGrader:
                 reason = note
             rows.append([class_of[answer], correct, status, reason])
         return rows
-
-
-def _time_verdict(gold: ClockTime | None, answer: ClockTime | None
-                  ) -> tuple[bool, str, str | None]:
-    if same_time(gold, answer):
-        return True, "time", None
-    if gold is None or answer is None:
-        return False, "time", "only one of gold and answer is a time of day"
-    if gold.minute is None or answer.minute is None:
-        return False, "time", "a time without a.m./p.m. against one with it"
-    return False, "time", "a different time of day"
 
 
 def _eq_verdict(reply: dict[str, Any]) -> tuple[bool, str, str | None]:

@@ -4,10 +4,11 @@
 matches its gold answer letter for letter, so that check never reaches math-verify. These
 pairs do: known-equivalent and known-different answers (``\\dfrac``, ``a/b``, decimals,
 intervals, tuples, matrices, degrees, percentages, sets, times of day, thousands
-separators) and two pools whose voting classes are known, graded through the grader's own
-worker pool. Integer-mode graders (AIME) get integer golds. A wrong verdict, a wrong
-class, or no pair reaching math-verify at all (status ``ok``) is a failure, with the pair
-and the grader's status and reason (``message``: one line for the terminal).
+separators, numbers in a base) and pools whose voting classes are known, graded through
+the grader's own worker pool. Integer-mode graders (AIME) get integer golds. A wrong
+verdict, a wrong class, or no pair reaching math-verify at all (status ``ok``) is a
+failure, with the pair and the grader's status and reason (``message``: one line for the
+terminal).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ PAIRS: list[tuple[str, str, bool]] = [
     ("\\{1,2\\}", "\\{2,1\\}", True),
     ("10{,}000", "10000", True),
     ("\\text{4:30 p.m.}", "4:30 \\text{ p.m.}", True),
+    ("52_8", "52", True),
+    ("\\frac{1}{3}", "0.333333", True),
     ("\\frac{1}{2}", "\\frac{1}{3}", False),
     ("\\frac{1}{2}", "0.51", False),
     ("\\frac{1}{1000000}", "\\frac{1}{1000001}", False),
@@ -44,6 +47,7 @@ PAIRS: list[tuple[str, str, bool]] = [
     ("x^2+2x+1", "(x-1)^2", False),
     ("12", "1 2", False),
     ("\\text{4:30 p.m.}", "4:30 \\text{ a.m.}", False),
+    ("52_8", "52_5", False),
 ]
 INTEGER_PAIRS: list[tuple[str, str, bool]] = [
     ("025", "25", True),
@@ -52,9 +56,13 @@ INTEGER_PAIRS: list[tuple[str, str, bool]] = [
     ("25", "\\frac{50}{2}", True),
     ("204", "2.04\\times 10^2", True),
     ("33", "\\sqrt{1089}", True),
+    ("144", "12^2", True),
+    ("10", "2 \\cdot 5", True),
+    ("7", "x = \\sqrt{49}", True),
     ("25", "26", False),
     ("25", "25.5", False),
     ("12", "1 2", False),
+    ("5", "\\sqrt{26}", False),
 ]
 # (gold, answers, the class of each answer by first appearance: equal numbers vote together)
 CLASS_POOLS: list[tuple[str, list[str], list[int]]] = [

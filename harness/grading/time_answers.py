@@ -12,10 +12,11 @@ So an answer is first read as a time of day:
 - its value is the minute of the day (12 a.m. is 0:00, 12 p.m. is noon). ``H:MM`` with
   hours 1-12 and no a.m./p.m. is a time whose half of the day is unknown.
 
-The rule applies only when the gold or the answer says a.m. or p.m. (so a ratio such as
-``3:45`` is left to math-verify). Then the answer is correct exactly when both are times of
-the same minute; a time of unknown half of the day is equal to no a.m./p.m. time, and an
-answer that is no time at all is wrong, without a math-verify call.
+The rule (in ``answer_rules``) applies only when the gold or the answer says a.m. or p.m.
+(so a ratio such as ``3:45`` is left to math-verify). Then the answer is correct exactly
+when both are times of the same minute; a time of unknown half of the day is equal to no
+a.m./p.m. time, and an answer that is no time at all is wrong, without a math-verify
+call.
 """
 
 from __future__ import annotations
@@ -60,11 +61,6 @@ def clock_time(answer: str) -> ClockTime | None:
             return None
         return ClockTime(None if 1 <= hour <= 12 else hour * 60 + minute, False)
     return None
-
-
-def time_rule_applies(gold: ClockTime | None, answer: ClockTime | None) -> bool:
-    """Whether the pair is judged as times of day (one side says a.m. or p.m.)."""
-    return (gold is not None and gold.meridiem) or (answer is not None and answer.meridiem)
 
 
 def same_time(gold: ClockTime | None, answer: ClockTime | None) -> bool:
