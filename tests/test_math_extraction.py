@@ -35,6 +35,10 @@ def test_boxed(text: str, expected: str) -> None:
 def test_unclosed_box_is_ignored_and_earlier_box_used() -> None:
     assert extract_answer("\\boxed{1} ... finally \\boxed{\\frac{2}{3") == "1"
     assert last_boxed("\\boxed{\\frac{2}{3") is None
+    # a fallback must not bring the cut-off box back
+    assert extract_answer("so the answer is $\\boxed{13") is None
+    assert extract_answer("Answer: 12\nso the answer is $\\boxed{13") is None
+    assert extract_answer("The final answer is $\\boxed{13") is None
 
 
 def test_empty_box_is_no_answer() -> None:

@@ -12,7 +12,8 @@ Rule, in order (the first that finds something wins):
    number in the text"): a completion without any of these has no answer.
 
 The answer string is trimmed of surrounding whitespace, ``$`` delimiters and a final period.
-An empty box is no answer.
+An empty box is no answer, and so is a fallback answer that holds ``\\boxed``: that box
+never closed (rule 1 would have taken it), so the completion was cut off inside it.
 """
 
 from __future__ import annotations
@@ -123,6 +124,6 @@ def extract_answer(text: str, fallbacks: bool = True) -> str | None:
         found = _last_match(pattern, text)
         if found is not None:
             cleaned = clean_answer(found)
-            if cleaned is not None:
+            if cleaned is not None and not _BOX_START.search(cleaned):
                 return cleaned
     return None
