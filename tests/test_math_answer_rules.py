@@ -128,8 +128,17 @@ def test_decimals_and_assignments_in_the_grader(pool):
     grader = MathGrader(pool=pool, timeout_s=2.0)
     verdicts = grader.grade("\\frac{1}{2}", ["0.5", "x = 0.5", "0.51", "x = \\frac{1}{2}",
                                              "0.5000001"])
+    # 1/2 has a finite decimal, so 0.5000001 is another number (math-verify's rounding to
+    # 6 decimals would call it equal); a rounded 1/3 is left to that rounding
     assert [(v.correct, v.status) for v in verdicts] == [
         (True, "decimal"), (True, "decimal"), (False, "decimal"), (True, "rational"),
-        (True, "ok")]  # within math-verify's 6 decimals: its rounding decides
+        (False, "decimal")]
+    assert [(v.correct, v.status) for v in grader.grade("\\frac{1}{3}", ["0.3333333"])] == [
+        (True, "ok")]
+    # two decimals, or a decimal against a fraction with a finite decimal: exact
+    small = grader.grade(".0000672", [".0000671", "0.0000672", "\\frac{84}{1250000}"])
+    assert [(v.correct, v.status) for v in small] == [(False, "decimal"), (True, "decimal"),
+                                                      (True, "decimal")]
+    assert grader.grade("\\frac{1}{8}", ["0.1251"])[0].status == "decimal"
     both = grader.grade("x = 5", ["y = 5", "5"])  # two assignments: math-verify's relations
     assert both[0].status == "ok" and both[1].status == "rational" and both[1].correct

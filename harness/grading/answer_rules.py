@@ -11,11 +11,12 @@ pair, else None (math-verify decides). In order:
 4. ``rational``: two integer or integer-fraction literals (also as ``x = 5``), compared
    exactly; math-verify rounds to 6 decimals and would call 1/1000000 and 1/1000001 equal,
    exact arithmetic does not (``exact_values``).
-5. ``decimal``: two literals, at least one with a decimal point (``0.5``, ``x = 2.5``):
-   equal values are equal, values more than 2e-6 apart (relative) are different, as
-   math-verify's own numeric test (6 decimals) would find; closer values go to
-   math-verify, whose rounding decides. Two assignments (``x = 5``, ``y = 5``) are
-   relations, left to math-verify.
+5. ``decimal``: two literals, at least one with a decimal point (``0.5``, ``x = 2.5``),
+   compared exactly too, except a decimal against a fraction with no finite decimal
+   (``0.333333`` against ``\\frac{1}{3}``) within 2e-6 (relative) of it: a rounded
+   value, left to math-verify, whose 6-decimal rounding decides. (Letting math-verify
+   compare two decimals would call ``.0000671`` equal to a gold ``.0000672``.) Two
+   assignments (``x = 5``, ``y = 5``) are relations, left to math-verify.
 
 The rules read the gold as the reference (math-verify's comparison is not symmetric), and
 the voting-class search applies them with the class representative in the gold's place.
@@ -68,16 +69,25 @@ def _time_verdict(gold: ClockTime | None, answer: ClockTime | None) -> Verdict:
     return False, "time", "a different time of day"
 
 
+def _terminates(value: Fraction) -> bool:
+    """Whether ``value`` has a finite decimal expansion."""
+    den = value.denominator
+    for prime in (2, 5):
+        while den % prime == 0:
+            den //= prime
+    return den == 1
+
+
 def _literal_verdict(gold: Literal, answer: Literal) -> Verdict | None:
     if gold.variable is not None and answer.variable is not None:
         return None
     if not gold.decimal and not answer.decimal:
         return gold.value == answer.value, "rational", None
-    if gold.value == answer.value:
-        return True, "decimal", None
-    if _far(gold.value, answer.value):
-        return False, "decimal", None
-    return None
+    rounded = (gold.decimal != answer.decimal
+               and not _terminates((answer if gold.decimal else gold).value))
+    if rounded and not _far(gold.value, answer.value):
+        return None
+    return gold.value == answer.value, "decimal", None
 
 
 def rule_verdict(gold: Facts, answer: Facts) -> Verdict | None:
