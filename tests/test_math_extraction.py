@@ -55,6 +55,12 @@ def test_fallbacks_and_their_switch() -> None:
     assert extract_answer("**Answer:** $x=2$") == "x=2"
 
 
+def test_a_lone_dollar_is_no_answer_and_the_next_fallback_is_tried() -> None:
+    text = "So the final answer is $\n\nThe answer is 8000."
+    assert extract_answer(text) == "8000"
+    assert extract_answer("\\boxed{$}") is None
+
+
 def test_no_answer_at_all() -> None:
     assert extract_answer("I computed 12 and then 13 but I am not sure.") is None
     assert extract_answer("") is None

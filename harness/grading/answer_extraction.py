@@ -12,8 +12,10 @@ Rule, in order (the first that finds something wins):
    number in the text"): a completion without any of these has no answer.
 
 The answer string is trimmed of surrounding whitespace, ``$`` delimiters and a final period.
-An empty box is no answer, and so is a fallback answer that holds ``\\boxed``: that box
-never closed (rule 1 would have taken it), so the completion was cut off inside it.
+An empty box is no answer, nor is one of ``$`` signs alone (a fallback that caught the
+opening delimiter of math on the next line), nor a fallback answer that holds
+``\\boxed``: that box never closed (rule 1 would have taken it), so the completion was
+cut off inside it.
 """
 
 from __future__ import annotations
@@ -95,13 +97,14 @@ def last_boxed(text: str) -> str | None:
 
 
 def clean_answer(raw: str) -> str | None:
-    """Trim whitespace, ``$`` delimiters and a final period; None when nothing is left."""
+    """Trim whitespace, ``$`` delimiters and a final period; None when nothing is left
+    (a lone ``$``, an opening delimiter whose math is on the next line, included)."""
     answer = raw.strip()
     while len(answer) >= 2 and answer.startswith("$") and answer.endswith("$"):
         answer = answer[1:-1].strip()
     if answer.endswith(".") and not answer.endswith(("\\.", "...")):
         answer = answer[:-1].rstrip()
-    return answer or None
+    return answer if answer.strip("$ ") else None
 
 
 def _last_match(pattern: re.Pattern[str], text: str) -> str | None:
