@@ -26,6 +26,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from harness.grading.exact_values import integer_value
+
 _INT = re.compile(r"-?\d+")
 _FRAC = re.compile(r"(-?)\\frac\{(\d+)\}\{(\d+)\}")
 
@@ -59,8 +61,9 @@ def _latex_fraction(value: Fraction) -> str:
 
 def spellings(answer: str) -> list[str]:
     """Equivalent ways to write ``answer`` (each one grades equal to it)."""
-    forms = {answer, answer.replace("\\frac", "\\dfrac"), answer.replace(",", ", "),
-             answer.replace(", ", ",")}
+    forms = {answer, answer.replace("\\frac", "\\dfrac")}
+    if integer_value(answer) is None:  # not "58,500": there the comma is a separator
+        forms |= {answer.replace(",", ", "), answer.replace(", ", ",")}
     if _INT.fullmatch(answer):
         forms |= {f"{answer}.0", f"x = {answer}"}
     frac = _FRAC.fullmatch(answer)
