@@ -11,7 +11,7 @@ voting classes need the pool:
   (``answer_rules``: the same string; times of day; numbers with a base subscript, which
   math-verify misreads; integer and fraction literals compared exactly, so that
   ``"025"`` equals ``"25"``, ``"10{,}000"`` equals ``"10000"`` but 1/1000000 is not
-  1/1000001; decimals equal to or far from the other value).
+  1/1000001; decimals exactly too, except a rounded non-terminating fraction).
 - Voting classes: every correct answer joins the gold's class; a wrong answer joins the
   first wrong class whose representative (first member), in the gold's place, is
   equivalent to it by those rules or else by math-verify; otherwise it starts a new one.
