@@ -2,7 +2,9 @@
 
 Used by ``prm-harness tasks check`` (the whole task) and by ``run`` (the run's problems, the
 result recorded in the manifest). References whose library is missing on this machine are
-counted apart: the machine's fault, not the reference's.
+counted apart: the machine's fault, not the reference's. References the task had to
+synthesise from the gold answer (an AoPS solution without a final answer) verify nothing:
+they are listed under ``synthesised``, not graded, and the pass rate is over the others.
 """
 
 from __future__ import annotations
@@ -19,7 +21,11 @@ def check_references(task: Task, problems: list[Problem], label: str,
                      chunk: int = 32) -> dict[str, Any]:
     """Grade every reference completion of ``problems``; the pass rate, failures and why."""
     pairs = []
+    synthesised = []
     for problem in problems:
+        if task.reference_is_synthesised(problem):
+            synthesised.append(problem.id)
+            continue
         texts = task.reference_completions(problem)
         pairs.append((problem, [task.prepare(problem, i, t) for i, t in enumerate(texts)]))
     failures: list[dict[str, Any]] = []
@@ -45,6 +51,8 @@ def check_references(task: Task, problems: list[Problem], label: str,
                                      "reason": reason})
     return {"n": n_total, "passed": n_passed,
             "pass_rate": n_passed / n_total if n_total else None,
+            "pass_rate_over": "verifiable references (synthesised ones excluded)",
+            "synthesised": synthesised,
             "threshold": task.check_threshold,
             "statuses": dict(sorted(statuses.items())), "failures": failures,
             "missing_library": len(unavailable), "missing_library_tasks": unavailable}

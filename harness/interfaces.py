@@ -54,6 +54,15 @@ class Task(ABC):
         """Completions built from the benchmark's own reference solution(s), for
         ``prm-harness tasks check``: each must grade as correct."""
 
+    def reference_is_synthesised(self, problem: Problem) -> bool:
+        """True when ``reference_completions`` had to build the completion from the gold
+        answer itself (grading it proves nothing, so ``tasks check`` lists it apart)."""
+        return False
+
+    def grader_self_test(self) -> dict[str, Any] | None:
+        """Known cases through the task's grader, for ``tasks check`` (None: none)."""
+        return None
+
     #: the pass rate of the reference solutions below which ``tasks check`` fails
     check_threshold: ClassVar[float] = 1.0
 

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 from harness.errors import ConfigError
 from harness.grading.answer_extraction import extract_answer
 from harness.grading.math_answers import MathGrader
+from harness.grading.self_test import run_self_test
 from harness.interfaces import Task
 from harness.steps import split_after, split_before, split_blank_lines
 from harness.types import Grade, Message, Problem, Sample
@@ -153,15 +154,23 @@ class MathTask(Task):
             out.append(grades)
         return out
 
+    def reference_is_synthesised(self, problem: Problem) -> bool:
+        solution = problem.metadata.get("solution")
+        return not solution or self.extract(solution) is None
+
     def reference_completions(self, problem: Problem) -> list[str]:
         """The reference solution; when it states no final answer that extraction can find
         (some AoPS solutions end without one), the solution followed by a final-answer line
-        built from the gold answer."""
+        built from the gold answer (``reference_is_synthesised``)."""
         solution = problem.metadata.get("solution")
-        if solution and self.extract(solution) is not None:
+        if solution and not self.reference_is_synthesised(problem):
             return [solution]
         lead = f"{solution.rstrip()}\n\n" if solution else ""
         return [f"{lead}The final answer is $\\boxed{{{problem.reference}}}$."]
+
+    def grader_self_test(self) -> dict[str, Any]:
+        """Known-equivalent and known-different pairs through this task's grader."""
+        return run_self_test(self.grader)
 
     def identity(self) -> dict[str, Any]:
         return {**super().identity(), "prompt_style": self.prompt_style, "steps": self.steps,

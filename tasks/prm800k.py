@@ -11,8 +11,10 @@ Files (mirror layout):
   and MATH ``unique_id``. Every phase-1 test problem is in it; one that is not is an error.
 
 The task's problems are the distinct instructions in order of first appearance. The rated
-steps feed ``harness.stepeval.prm800k_steps``. No hub copy is pinned for the parquet file
-(none with a verified revision was found), so it needs the mirror folder.
+steps feed ``harness.stepeval.prm800k_steps``. Hub copies: the parquet file as published
+by the tool that made the conversion, ``Birchlabs/openai-prm800k-stepwise-critic`` (same
+file name under ``data/``, same columns), and the MATH split as ``math500``'s hub copy,
+both pinned.
 """
 
 from __future__ import annotations
@@ -21,16 +23,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.data import fetch_file
+from harness.data import HubFile, fetch_file
 from harness.errors import InputError
 from harness.tasks.math500 import FIELDS as MATH_FIELDS
 from harness.tasks.math500 import HUB_FILE as MATH_HUB_FILE
 from harness.tasks.math500 import MIRROR_PATH as MATH_PATH
 from harness.tasks.math_common import MathTask
-from harness.tasks.records import jsonl_records
+from harness.tasks.records import jsonl_records, parquet_rows
 from harness.types import Problem
 
 PARQUET_PATH = "prm800k/phase1_test.stepwise-critic.parquet"
+PARQUET_HUB = HubFile("Birchlabs/openai-prm800k-stepwise-critic",
+                      "data/phase1_test.stepwise-critic.parquet",
+                      "3a4453bc147fa58da4113e7200314f3f1a9aab54")
 COLUMNS: dict[str, tuple[type, ...]] = {
     "instruction": (str,), "responses": (list,), "next_response": (str,),
     "answer": (str, type(None)), "is_human_response": (bool,), "is_solution": (bool,),
@@ -52,19 +57,13 @@ class RatedStep:
 
 def read_rated_steps(data_dir: Path | None) -> tuple[list[RatedStep], dict[str, Any]]:
     """Every row of the stepwise-critic file, validated; plus the file's provenance."""
-    resolved = fetch_file(PARQUET_PATH, None, data_dir)
-    try:
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(resolved.path)
-    except Exception as exc:
-        raise InputError(f"not a readable parquet file ({type(exc).__name__}: {exc})",
-                         path=resolved.path) from None
-    missing = sorted(set(COLUMNS) - set(table.column_names))
+    resolved = fetch_file(PARQUET_PATH, PARQUET_HUB, data_dir)
+    rows = parquet_rows(resolved.path)
+    missing = sorted(set(COLUMNS) - set(rows[0])) if rows else []
     if missing:
         raise InputError(f"missing column(s) {missing}", path=resolved.path)
     steps = []
-    for i, rec in enumerate(table.select(list(COLUMNS)).to_pylist()):
+    for i, rec in enumerate(rows):
         for name, kinds in COLUMNS.items():
             value = rec[name]
             if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from harness.grading.answer_extraction import extract_answer, last_boxed
@@ -33,6 +35,10 @@ def test_boxed(text: str, expected: str) -> None:
 def test_unclosed_box_is_ignored_and_earlier_box_used() -> None:
     assert extract_answer("\\boxed{1} ... finally \\boxed{\\frac{2}{3") == "1"
     assert last_boxed("\\boxed{\\frac{2}{3") is None
+    # a fallback must not bring the cut-off box back
+    assert extract_answer("so the answer is $\\boxed{13") is None
+    assert extract_answer("Answer: 12\nso the answer is $\\boxed{13") is None
+    assert extract_answer("The final answer is $\\boxed{13") is None
 
 
 def test_empty_box_is_no_answer() -> None:
@@ -49,6 +55,12 @@ def test_fallbacks_and_their_switch() -> None:
     assert extract_answer("**Answer:** $x=2$") == "x=2"
 
 
+def test_a_lone_dollar_is_no_answer_and_the_next_fallback_is_tried() -> None:
+    text = "So the final answer is $\n\nThe answer is 8000."
+    assert extract_answer(text) == "8000"
+    assert extract_answer("\\boxed{$}") is None
+
+
 def test_no_answer_at_all() -> None:
     assert extract_answer("I computed 12 and then 13 but I am not sure.") is None
     assert extract_answer("") is None
@@ -56,6 +68,12 @@ def test_no_answer_at_all() -> None:
 
 def test_box_beats_fallback_and_huge_input_is_fast() -> None:
     text = "The answer is 3.\n" + "x" * 2_000_000 + "\\boxed{8}"
-    assert extract_answer(text) == "8"
     deep = "\\boxed{" + "{" * 50_000 + "}" * 50_000 + "}"
+    # a looping, truncated completion: 50,000 boxes that never close, then a good one
+    looping = "\\boxed{" * 50_000 + " \\boxed{7} and the text stops"
+    start = time.perf_counter()
+    assert extract_answer(text) == "8"
     assert extract_answer(deep) == "{" * 50_000 + "}" * 50_000
+    assert extract_answer(looping) == "7"
+    # about 0.1 s here; a rescan per unclosed box took minutes on the looping text
+    assert time.perf_counter() - start < 3.0

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from harness.grading.math_answers import MathGrader, integer_value
+from harness.grading.exact_values import integer_value
+from harness.grading.math_answers import MathGrader
 from harness.grading.result_cache import ResultCache
 from harness.grading.verify_pool import VerifierPool
 
@@ -72,10 +73,14 @@ def test_voting_classes_and_keys(grader):
     assert keys[7] == "7"
     statuses = [v.status for v in grader.grade("3", ["03", "3", "\\frac{6}{2}"])]
     assert statuses == ["rational", "exact", "rational"]
-    # exact arithmetic on rational literals; decimals go to math-verify
+    # exact arithmetic on rational literals; a decimal is decided by value when it equals
+    # the gold or is far from it, else by math-verify's rounding (1/3 = 0.333333 there)
     fast = grader.grade("\\frac{1}{1000000}", ["\\frac{1}{1000001}", "0.000001", "2/2000000"])
-    assert [(v.correct, v.status) for v in fast] == [(False, "rational"), (True, "ok"),
+    assert [(v.correct, v.status) for v in fast] == [(False, "rational"), (True, "decimal"),
                                                      (True, "rational")]
+    third = grader.grade("\\frac{1}{3}", ["0.333333", "0.33", "x = 0.333333"])
+    assert [(v.correct, v.status) for v in third] == [(True, "ok"), (False, "decimal"),
+                                                      (True, "ok")]
 
 
 def test_vote_keys_do_not_depend_on_pool_order(grader):

@@ -87,26 +87,50 @@ def test_aime_reference_completion_without_box(shared_data):
     assert len(problems) == 30
     p60 = problems["aime24-60"]
     assert task.extract(p60.metadata["solution"]) is None
+    assert task.reference_is_synthesised(p60)
     completion = task.reference_completions(p60)[0]
     assert completion.startswith(p60.metadata["solution"].rstrip())
     assert completion.endswith("$\\boxed{204}$.")
     p61 = problems["aime24-61"]
+    assert not task.reference_is_synthesised(p61)
     assert task.reference_completions(p61) == [p61.metadata["solution"]]
     assert task.extract(p61.metadata["solution"]) == "\\textbf{(113) }"
 
 
-@pytest.mark.parametrize("task_name", ["math500", "aime24", "prm800k"])
-def test_tasks_check_reaches_100_percent(task_name, capsys):
+@pytest.mark.parametrize(("task_name", "n", "synthesised"), [
+    ("math500", 500, []), ("aime24", 29, ["aime24-60"]), ("prm800k", 101, [])])
+def test_tasks_check_reaches_100_percent(task_name, n, synthesised, capsys):
     status, out, err = run_cli(["tasks", "check", task_name], capsys)
     assert status == 0, err
     result = json.loads(out)
     assert result["pass_rate"] == 1.0 and result["failures"] == []
+    # a reference built from the gold answer verifies nothing: listed, not counted
+    assert result["n"] == result["passed"] == n and result["synthesised"] == synthesised
+    self_test = result["grader_self_test"]
+    assert self_test["passed"] and self_test["failures"] == []
+    assert self_test["statuses"]["ok"] >= 5  # math-verify itself decided those pairs
 
 
-def test_tasks_list_names_math_tasks(capsys):
+def test_a_failing_grader_self_test_fails_tasks_check(monkeypatch, capsys):
+    from harness.grading import self_test
+
+    wrong = [*self_test.PAIRS, ("\\sqrt{4}", "2", False)]  # a wrong expectation
+    monkeypatch.setattr(self_test, "PAIRS", wrong)
+    status, out, err = run_cli(["tasks", "check", "math500"], capsys)
+    assert status == 1
+    assert json.loads(out)["pass_rate"] == 1.0  # the references still pass
+    assert ("grader self-test failed: '2' against gold '\\\\sqrt{4}': expected "
+            "different, graded equal (status ok)") in err
+
+
+def test_tasks_list_names_every_registered_task(capsys):
+    from harness import registry
+
     status, out, _ = run_cli(["tasks", "list"], capsys)
-    names = [line.split("\t")[0] for line in out.splitlines()]
-    assert status == 0 and {"math500", "aime24", "prm800k", "synthetic-arith"} <= set(names)
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert status == 0 and [r[0] for r in rows] == registry.names("task")
+    domains = {r[0]: r[1] for r in rows}
+    assert {domains[t] for t in ("math500", "aime24", "prm800k", "synthetic-arith")} == {"math"}
 
 
 def test_missing_and_malformed_files_name_the_file(tmp_path, shared_data):
@@ -125,12 +149,6 @@ def test_missing_and_malformed_files_name_the_file(tmp_path, shared_data):
     with pytest.raises(InputError, match="malformed JSON") as info:
         build_task("aime24", tmp_path).load()
     assert info.value.line == 2
-
-
-def test_no_mirror_and_no_hub_copy_is_a_clear_error(monkeypatch):
-    monkeypatch.delenv("PRM_HARNESS_DATA", raising=False)
-    with pytest.raises(InputError, match="no hub copy"):
-        build_task("aime24", None).load()
 
 
 def test_grade_command_on_math500(tmp_path, capsys, shared_data):

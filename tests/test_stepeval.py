@@ -11,7 +11,7 @@ from helpers import run_cli, write_jsonl
 from harness.errors import InputError
 from harness.stepeval import prm800k_steps, processbench
 from harness.stepeval.baselines import baseline_scores
-from harness.stepeval.scores_file import read_step_scores
+from harness.stepeval.scores_file import StepItem, read_step_scores
 from harness.tasks.prm800k import RatedStep, read_rated_steps
 from harness.tasks.processbench import SPLITS, ProcessBenchItem, load_split
 
@@ -51,8 +51,25 @@ def test_tau_is_chosen_by_f1():
     result = processbench.evaluate({"gsm8k": TOY, "other": TOY[:2]}, TOY_SCORES)
     assert result["tau"] == pytest.approx(0.45)
     assert result["splits"]["other"]["f1"] == 1.0
+
+
+def test_the_tau_split_is_in_sample_and_out_of_the_held_out_mean():
+    # τ = 0.45 is perfect on TOY (the τ split); on "other" it misses D's error (no score
+    # below τ) and raises a false alarm on the correct E (0.2 < τ): F1 0
+    other = [_item("D", 1, 2), _item("E", -1, 2)]
+    scores = {**TOY_SCORES, "D": [0.9, 0.8], "E": [0.2, 0.9]}
+    result = processbench.evaluate({"gsm8k": TOY, "other": other}, scores)
+    assert result["splits"]["gsm8k"]["in_sample"] is True
+    assert result["splits"]["other"]["in_sample"] is False
+    assert result["splits"]["gsm8k"]["f1"] == 1.0 and result["splits"]["other"]["f1"] == 0.0
+    assert result["held_out_splits"] == ["other"]
+    assert result["mean_f1_held_out"] == 0.0 and result["mean_f1_all_splits"] == 0.5
+    only_tau_split = processbench.evaluate({"gsm8k": TOY}, TOY_SCORES)
+    assert only_tau_split["mean_f1_held_out"] is None
     fixed = processbench.evaluate({"gsm8k": TOY}, TOY_SCORES, tau=0.8)
     assert fixed["splits"]["gsm8k"]["f1"] == 0.0 and fixed["tau_selection"] == "given"
+    assert fixed["splits"]["gsm8k"]["in_sample"] is False
+    assert fixed["held_out_splits"] == ["gsm8k"] and fixed["mean_f1_held_out"] == 0.0
 
 
 def test_auroc_by_hand():
@@ -80,29 +97,38 @@ def test_prm800k_neutral_options_by_hand():
 
 
 def test_scores_file_is_strict(tmp_path):
-    n_steps = {"a": 2, "b": 1}
-    good = write_jsonl(tmp_path / "ok.jsonl", [{"id": "a", "step_scores": [0.1, 1]},
-                                               {"id": "b", "step_scores": [0.5]}])
-    assert read_step_scores(good, n_steps) == {"a": [0.1, 1.0], "b": [0.5]}
+    items = {"a": StepItem("p", ("s0", "s1"), "toy"), "b": StepItem("q", ("t0",), "toy")}
+    good = write_jsonl(tmp_path / "ok.jsonl", [
+        {"problem_id": "a", "step_scores": [0.1, 1]},
+        {"problem_id": "b", "problem": "q", "steps": ["t0"], "split": "toy",
+         "first_error_step": -1, "step_scores": [0.5]}])
+    assert read_step_scores(good, items) == {"a": [0.1, 1.0], "b": [0.5]}
     bad_rows = {
-        "count": ([{"id": "a", "step_scores": [0.1]}], 1, "step_scores"),
-        "unknown": ([{"id": "z", "step_scores": [0.1]}], 1, "id"),
-        "bool": ([{"id": "b", "step_scores": [True]}], 1, "step_scores"),
-        "extra": ([{"id": "b", "step_scores": [0.1], "prm": "x"}], 1, "prm"),
-        "dup": ([{"id": "b", "step_scores": [0.1]}, {"id": "b", "step_scores": [0.2]}], 2,
-                "id"),
+        "count": ([{"problem_id": "a", "step_scores": [0.1]}], 1, "step_scores"),
+        "unknown": ([{"problem_id": "z", "step_scores": [0.1]}], 1, "problem_id"),
+        "bool": ([{"problem_id": "b", "step_scores": [True]}], 1, "step_scores"),
+        "extra": ([{"problem_id": "b", "step_scores": [0.1], "prm": "x"}], 1, "prm"),
+        "old key": ([{"id": "b", "step_scores": [0.1]}], 1, "id"),
+        "dup": ([{"problem_id": "b", "step_scores": [0.1]},
+                 {"problem_id": "b", "step_scores": [0.2]}], 2, "problem_id"),
+        "steps": ([{"problem_id": "b", "steps": ["t1"], "step_scores": [0.1]}], 1, "steps"),
+        "problem": ([{"problem_id": "b", "problem": "p", "step_scores": [0.1]}], 1, "problem"),
+        "split": ([{"problem_id": "b", "split": "math", "step_scores": [0.1]}], 1, "split"),
     }
     for name, (rows, line, field) in bad_rows.items():
         path = write_jsonl(tmp_path / f"{name}.jsonl", rows)
         with pytest.raises(InputError) as info:
-            read_step_scores(path, n_steps)
+            read_step_scores(path, items)
         assert (info.value.line, info.value.field) == (line, field), name
-    nan = write_jsonl(tmp_path / "nan.jsonl", ['{"id": "b", "step_scores": [NaN]}'])
+    with pytest.raises(InputError, match="the item key is problem_id"):
+        read_step_scores(tmp_path / "old key.jsonl", items)
+    nan = write_jsonl(tmp_path / "nan.jsonl", ['{"problem_id": "b", "step_scores": [NaN]}'])
     with pytest.raises(InputError, match="NaN"):
-        read_step_scores(nan, n_steps)
-    missing = write_jsonl(tmp_path / "missing.jsonl", [{"id": "b", "step_scores": [0.5]}])
+        read_step_scores(nan, items)
+    missing = write_jsonl(tmp_path / "missing.jsonl",
+                          [{"problem_id": "b", "step_scores": [0.5]}])
     with pytest.raises(InputError, match="1 of 2 items have no scores"):
-        read_step_scores(missing, n_steps)
+        read_step_scores(missing, items)
 
 
 def test_label_oracle_is_perfect_on_real_processbench(shared_data):
@@ -143,10 +169,11 @@ def test_processbench_cli_end_to_end(tmp_path, capsys, shared_data):
     status, out, err = run_cli(["processbench", "items", items, "--split", "gsm8k"], capsys)
     assert status == 0, err
     rows = [json.loads(x) for x in items.read_text().splitlines()]
-    assert len(rows) == 400 and rows[0]["id"] == "gsm8k-0" and "label" not in rows[0]
+    assert len(rows) == 400 and rows[0]["problem_id"] == "gsm8k-0" and "label" not in rows[0]
     scores = tmp_path / "scores.jsonl"
-    write_jsonl(scores, [{"id": r["id"], "step_scores": [1.0 / (1 + len(s) / 500)
-                                                         for s in r["steps"]]} for r in rows])
+    write_jsonl(scores, [{"problem_id": r["problem_id"],
+                          "step_scores": [1.0 / (1 + len(s) / 500) for s in r["steps"]]}
+                         for r in rows])
     status, out, err = run_cli(["processbench", "eval", scores, "--split", "gsm8k"], capsys)
     assert status == 0, err
     from_file = json.loads(out)
@@ -155,7 +182,8 @@ def test_processbench_cli_end_to_end(tmp_path, capsys, shared_data):
     status, out, _ = run_cli(["processbench", "eval", tmp_path / "b.jsonl", "--split",
                               "gsm8k"], capsys)
     assert json.loads(out)["splits"] == from_file["splits"]
-    write_jsonl(scores, [{"id": r["id"], "step_scores": [0.5]} for r in rows[:1]])
+    write_jsonl(scores, [{"problem_id": r["problem_id"], "step_scores": [0.5]}
+                         for r in rows[:1]])
     status, _, err = run_cli(["processbench", "eval", scores, "--split", "gsm8k"], capsys)
     assert status == 2 and "scores for" in err and "line 1" not in err
 
@@ -165,7 +193,7 @@ def test_prm800k_steps_cli_end_to_end(tmp_path, capsys, shared_data):
     assert status == 0, err
     assert json.loads(out)["items"] == 5082
     first = json.loads((tmp_path / "items.jsonl").read_text().splitlines()[0])
-    assert set(first) == {"id", "problem", "steps"}
+    assert set(first) == {"problem_id", "problem", "steps"}
     scores = tmp_path / "len.jsonl"
     status, _, err = run_cli(["prm800k-steps", "baseline", "length", scores], capsys)
     assert status == 0, err
@@ -180,3 +208,57 @@ def test_prm800k_steps_cli_end_to_end(tmp_path, capsys, shared_data):
     direct = {prm800k_steps.item_id(s): baseline_scores("length", "", [*s.previous, s.step])
               for s in rated}
     assert result["auroc"] == prm800k_steps.evaluate(rated, direct, neutral="negative")["auroc"]
+
+
+def test_processbench_items_score_eval_chain(tmp_path, capsys, shared_data):
+    """items -> ``prm-harness score`` (the step-label oracle, labels added by the test from
+    the mirror) -> eval: the oracle must come out perfect, so ids, steps and scores line up
+    through all three commands."""
+    items = tmp_path / "items.jsonl"
+    status, _, err = run_cli(["processbench", "items", items, "--split", "gsm8k"], capsys)
+    assert status == 0, err
+    labels = {it.id: it.label for it in load_split("gsm8k", shared_data)[0]}
+    rows = [json.loads(x) for x in items.read_text().splitlines()]
+    labelled = write_jsonl(tmp_path / "labelled.jsonl",
+                           [{**r, "first_error_step": labels[r["problem_id"]]} for r in rows])
+    scored = tmp_path / "scored.jsonl"
+    status, _, err = run_cli(["score", "--prm", "step-label", labelled, "--out", scored],
+                             capsys)
+    assert status == 0, err
+    status, out, err = run_cli(["processbench", "eval", scored, "--split", "gsm8k"], capsys)
+    assert status == 0, err
+    result = json.loads(out)
+    gsm8k = result["splits"]["gsm8k"]
+    assert gsm8k["f1"] == 1.0 and gsm8k["f1_pr"] == 1.0 and gsm8k["in_sample"] is True
+    # the length baseline through ``score`` chains the same way (no labels needed)
+    status, _, err = run_cli(["score", "--prm", "length", items, "--out", scored], capsys)
+    assert status == 0, err
+    status, out, err = run_cli(["processbench", "eval", scored, "--split", "gsm8k"], capsys)
+    assert status == 0, err
+    assert 0.0 <= json.loads(out)["splits"]["gsm8k"]["f1"] < 1.0
+
+
+def test_prm800k_items_score_eval_chain(tmp_path, capsys, shared_data):
+    items = tmp_path / "items.jsonl"
+    status, _, err = run_cli(["prm800k-steps", "items", items], capsys)
+    assert status == 0, err
+    steps, _ = read_rated_steps(shared_data)
+    rating = {prm800k_steps.item_id(s): s.rating for s in steps}
+    rows = [json.loads(x) for x in items.read_text().splitlines()]
+    labelled = write_jsonl(tmp_path / "labelled.jsonl", [
+        {**r, "step_labels": [1] * (len(r["steps"]) - 1) + [rating[r["problem_id"]]]}
+        for r in rows])
+    scored = tmp_path / "scored.jsonl"
+    status, _, err = run_cli(["score", "--prm", "step-label", labelled, "--out", scored],
+                             capsys)
+    assert status == 0, err
+    status, out, err = run_cli(["prm800k-steps", "eval", scored], capsys)
+    assert status == 0, err
+    result = json.loads(out)
+    assert result["n"] == 5082 - 867 and result["auroc"] == 1.0 and result["accuracy"] == 1.0
+    # a scores line whose steps are not the item's is refused, naming the line
+    first = json.loads(scored.read_text().splitlines()[0])
+    first["steps"] = [*first["steps"][:-1], "edited"]
+    bad = write_jsonl(tmp_path / "bad.jsonl", [first])
+    status, _, err = run_cli(["prm800k-steps", "eval", bad], capsys)
+    assert status == 2 and ":1: field 'steps'" in err

@@ -33,12 +33,13 @@ def prm800k_steps() -> None:
 @click.argument("out", type=click.Path(path_type=Path))
 @DATA_DIR
 def items(out: Path, data_dir: Path | None) -> None:
-    """Write OUT: one line per rated step (id, problem, steps ending with the rated one)."""
+    """Write OUT: one line per rated step (problem_id, problem, steps ending with the rated
+    one), the input of ``prm-harness score``."""
     from harness.stepeval.prm800k_steps import item_id
 
     rated, _ = _load(data_dir)
-    write_items(out, [{"id": item_id(s), "problem": s.problem, "steps": [*s.previous, s.step]}
-                      for s in rated])
+    write_items(out, [{"problem_id": item_id(s), "problem": s.problem,
+                       "steps": [*s.previous, s.step]} for s in rated])
 
 
 @prm800k_steps.command("baseline")
@@ -62,13 +63,14 @@ def baseline(name: str, out: Path, seed: int, data_dir: Path | None) -> None:
 @DATA_DIR
 def evaluate_cmd(scores: Path, threshold: float, neutral: str, out: Path | None,
                  data_dir: Path | None) -> None:
-    """Evaluate SCORES (JSONL: id, step_scores) on the rated steps; prints one JSON line."""
+    """Evaluate SCORES (``score``'s output, or JSONL of problem_id and step_scores) on the
+    rated steps; prints one JSON line."""
     from harness.stepeval.prm800k_steps import evaluate, item_id
-    from harness.stepeval.scores_file import read_step_scores
+    from harness.stepeval.scores_file import StepItem, read_step_scores
 
     rated, source = _load(data_dir)
-    n_steps = {item_id(s): len(s.previous) + 1 for s in rated}
-    step_scores = read_step_scores(scores, n_steps)
+    expected = {item_id(s): StepItem(s.problem, (*s.previous, s.step)) for s in rated}
+    step_scores = read_step_scores(scores, expected)
     result = evaluate(rated, step_scores, threshold=threshold, neutral=neutral)
     emit_result({"benchmark": "prm800k-steps", "scores": str(scores), "source": source,
                  **result}, out)

@@ -40,9 +40,10 @@ def processbench() -> None:
 @DATA_DIR
 @_SPLITS
 def items(out: Path, data_dir: Path | None, splits: tuple[str, ...]) -> None:
-    """Write OUT: one line per item (id, split, problem, steps) for a PRM to score."""
+    """Write OUT: one line per item (problem_id, split, problem, steps), the input of
+    ``prm-harness score``."""
     loaded, _ = _load(data_dir, splits)
-    write_items(out, [{"id": it.id, "split": it.split, "problem": it.problem,
+    write_items(out, [{"problem_id": it.id, "split": it.split, "problem": it.problem,
                        "steps": list(it.steps)}
                       for split_items in loaded.values() for it in split_items])
 
@@ -70,15 +71,17 @@ def baseline(name: str, out: Path, seed: int, data_dir: Path | None,
 @_SPLITS
 def evaluate_cmd(scores: Path, tau: float | None, tau_split: str, out: Path | None,
                  data_dir: Path | None, splits: tuple[str, ...]) -> None:
-    """Evaluate SCORES (JSONL: id, step_scores) on ProcessBench; prints one JSON line."""
+    """Evaluate SCORES (``score``'s output, or JSONL of problem_id and step_scores) on
+    ProcessBench; prints one JSON line."""
     from harness.stepeval.processbench import evaluate
-    from harness.stepeval.scores_file import read_step_scores
+    from harness.stepeval.scores_file import StepItem, read_step_scores
 
     loaded, sources = _load(data_dir, splits)
     if tau is None and tau_split not in loaded:
         raise InputError(f"τ is chosen on the {tau_split} split: include it or pass --tau")
-    n_steps = {it.id: len(it.steps) for split_items in loaded.values() for it in split_items}
-    step_scores = read_step_scores(scores, n_steps)
+    expected = {it.id: StepItem(it.problem, it.steps, it.split)
+                for split_items in loaded.values() for it in split_items}
+    step_scores = read_step_scores(scores, expected)
     result = evaluate(loaded, step_scores, tau=tau, tau_split=tau_split)
     emit_result({"benchmark": "processbench", "scores": str(scores), "sources": sources,
                  **result}, out)

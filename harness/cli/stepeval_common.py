@@ -33,7 +33,7 @@ def write_baseline(name: str, seed: int, out: Path,
     """A step-scores file from a model-free baseline, one line per (id, steps)."""
     from harness.stepeval.baselines import baseline_scores
 
-    rows = [{"id": item, "step_scores": baseline_scores(name, item, steps, seed)}
+    rows = [{"problem_id": item, "step_scores": baseline_scores(name, item, steps, seed)}
             for item, steps in items]
     write_bytes(out, render_jsonl(rows))
     click.echo(json.dumps({"baseline": name, "seed": seed, "items": len(rows),

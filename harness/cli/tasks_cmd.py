@@ -30,12 +30,15 @@ def list_tasks() -> None:
 
 def check_task(task_name: str, data_dir: Path | None, options: dict[str, str],
                chunk: int = 32) -> dict:
-    """Grade every reference completion; returns the summary printed by ``tasks check``."""
+    """Grade every reference completion, and run the task's grader self-test if it has
+    one; returns the summary printed by ``tasks check``."""
     task = build_task(task_name, data_dir, **options)
     result = check_references(task, task.load(), task_name, chunk)
     if result["n"] == 0:
         raise HarnessError(f"task {task_name} has no reference solutions to check")
-    return {"task": task_name, "identity": task.identity(), **result}
+    self_test = task.grader_self_test()
+    extra = {} if self_test is None else {"grader_self_test": self_test}
+    return {"task": task_name, "identity": task.identity(), **result, **extra}
 
 
 @tasks.command("check")
@@ -43,8 +46,12 @@ def check_task(task_name: str, data_dir: Path | None, options: dict[str, str],
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None)
 @click.option("--option", "task_options", multiple=True, metavar="KEY=VALUE")
 def check(task_name: str, data_dir: Path | None, task_options: tuple[str, ...]) -> None:
-    """Grade the task's own reference solutions; exit 1 below the task's threshold."""
+    """Grade the task's own reference solutions and self-test its grader; exit 1 below the
+    task's threshold or when the self-test fails (the reasons on stderr)."""
     result = check_task(task_name, data_dir, parse_key_values(task_options))
     click.echo(json.dumps(result))
-    if below_threshold(result):
+    self_test = result.get("grader_self_test") or {"passed": True}
+    for failure in self_test.get("failures", []):
+        click.echo(f"grader self-test failed: {failure['message']}", err=True)
+    if below_threshold(result) or not self_test["passed"]:
         raise SystemExit(1)

@@ -12,7 +12,10 @@ Rule, in order (the first that finds something wins):
    number in the text"): a completion without any of these has no answer.
 
 The answer string is trimmed of surrounding whitespace, ``$`` delimiters and a final period.
-An empty box is no answer.
+An empty box is no answer, nor is one of ``$`` signs alone (a fallback that caught the
+opening delimiter of math on the next line), nor a fallback answer that holds
+``\\boxed``: that box never closed (rule 1 would have taken it), so the completion was
+cut off inside it.
 """
 
 from __future__ import annotations
@@ -30,29 +33,30 @@ _ANSWER_LINE = re.compile(
 )
 
 
-def _brace_group(text: str, open_at: int) -> int | None:
-    """Index just past the ``}`` matching the ``{`` at ``open_at``; None when unclosed."""
-    depth = 0
-    i = open_at
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\\":
-            i += 2  # an escaped character (\{, \}, \\) never opens or closes a group
-            continue
+_BRACE_TOKENS = re.compile(r"\\.|[{}]", re.DOTALL)
+
+
+def _brace_ends(text: str, start: int) -> dict[int, int]:
+    """For every ``{`` from ``start`` on that opens a group, the index just past its
+    matching ``}`` (absent when it never closes). One pass over the braces, so a text of
+    many unclosed boxes (a looping, truncated completion) costs linear time, not a rescan
+    per box. An escaped character (``\\{``, ``\\}``, ``\\\\``) never opens or closes a
+    group. ``start`` must be an unescaped ``{`` (a box's), so the scan is in step."""
+    ends: dict[int, int] = {}
+    stack: list[int] = []
+    for token in _BRACE_TOKENS.finditer(text, start):
+        ch = token.group()
         if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
-    return None
+            stack.append(token.start())
+        elif ch == "}" and stack:
+            ends[stack.pop()] = token.end()
+    return ends
 
 
 def _boxes(text: str) -> list[tuple[int, int, str]]:
     """Top-level boxes as (start, end, content), in order of appearance."""
     found: list[tuple[int, int, str]] = []
+    ends: dict[int, int] | None = None
     pos = 0
     while True:
         match = _BOX_START.search(text, pos)
@@ -62,7 +66,9 @@ def _boxes(text: str) -> list[tuple[int, int, str]]:
         while i < len(text) and text[i] in " \t":
             i += 1
         if i < len(text) and text[i] == "{":
-            end = _brace_group(text, i)
+            if ends is None:
+                ends = _brace_ends(text, i)
+            end = ends.get(i)
             if end is None:  # unclosed: truncated output, not an answer
                 pos = match.end()
                 continue
@@ -91,13 +97,14 @@ def last_boxed(text: str) -> str | None:
 
 
 def clean_answer(raw: str) -> str | None:
-    """Trim whitespace, ``$`` delimiters and a final period; None when nothing is left."""
+    """Trim whitespace, ``$`` delimiters and a final period; None when nothing is left
+    (a lone ``$``, an opening delimiter whose math is on the next line, included)."""
     answer = raw.strip()
     while len(answer) >= 2 and answer.startswith("$") and answer.endswith("$"):
         answer = answer[1:-1].strip()
     if answer.endswith(".") and not answer.endswith(("\\.", "...")):
         answer = answer[:-1].rstrip()
-    return answer or None
+    return answer if answer.strip("$ ") else None
 
 
 def _last_match(pattern: re.Pattern[str], text: str) -> str | None:
@@ -120,6 +127,6 @@ def extract_answer(text: str, fallbacks: bool = True) -> str | None:
         found = _last_match(pattern, text)
         if found is not None:
             cleaned = clean_answer(found)
-            if cleaned is not None:
+            if cleaned is not None and not _BOX_START.search(cleaned):
                 return cleaned
     return None

@@ -7,17 +7,19 @@ voting classes need the pool:
   shorter, then lexicographic); that order makes every result a function of the *set* of
   answers.
 - Correct means math-verify's ``verify(gold, answer)`` is true (gold first: the comparison
-  is not symmetric). Fast paths skip the worker: the same string as the gold answer, and
-  two exact rational literals (integers and integer fractions: ``"025"`` equals ``"25"``,
-  ``"\\frac{4}{2}"`` equals ``"2"``), compared exactly. (math-verify rounds to 6 decimals,
-  so it would call 1/1000000 and 1/1000001 equal; exact comparison does not.)
+  is not symmetric), unless one of the grader's own rules decides the pair first
+  (``answer_rules``: the same string; times of day; numbers with a base subscript, which
+  math-verify misreads; integer and fraction literals compared exactly, so that
+  ``"025"`` equals ``"25"``, ``"10{,}000"`` equals ``"10000"`` but 1/1000000 is not
+  1/1000001; decimals exactly too, except a rounded non-terminating fraction).
 - Voting classes: every correct answer joins the gold's class; a wrong answer joins the
-  first wrong class whose representative (first member) math-verify finds equivalent, else
-  starts a new one. Two different rational literals are never equivalent. So ``\\frac12``,
-  ``0.5`` and ``1/2`` vote together. ``vote_key`` is the class's first member, so it is one
-  of the pool's own answers, never the gold string.
+  first wrong class whose representative (first member), in the gold's place, is
+  equivalent to it by those rules or else by math-verify; otherwise it starts a new one.
+  So ``\\frac12``, ``0.5`` and ``1/2`` vote together. ``vote_key`` is the class's first
+  member, so it is one of the pool's own answers, never the gold string.
 - Integer mode (AIME): the gold must be an integer; an integer-literal answer is compared as
-  an integer, anything else goes to math-verify against the gold.
+  an integer (here parentheses around it are an answer-choice wrapper: ``\\textbf{(25)}``
+  is 25), anything else goes to math-verify against the gold.
 - A comparison that times out (soft, in the worker) or is killed (hard deadline, see
   ``verify_pool``) counts as "not equal" and is reported in the verdict's status/reason.
   An answer whose gold comparison timed out is not compared again: it gets a class of its
@@ -29,7 +31,6 @@ mode, gold, answer set); results that involved a timeout, kill or error are not 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,60 +39,16 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from harness.grading.answer_rules import Facts, facts, rule_verdict
+from harness.grading.exact_values import integer_value, rational_value
 from harness.grading.result_cache import ResultCache
 from harness.grading.verify_pool import VerifierPool, shared_pool
 from harness.store.keys import key_of
 
 GRADER_NAME = "math-verify"
 #: bump whenever a rule in this module changes (invalidates cached results)
-RULES_VERSION = 2
+RULES_VERSION = 4
 _UNSTABLE = {"timeout", "killed", "error"}
-
-_INTEGER = re.compile(r"[+-]?\d+")
-_WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mathbf|mbox)\s*\{(.*)\}", re.DOTALL)
-
-
-def integer_value(answer: str) -> int | None:
-    """The integer an answer literally is (``"025"``, ``"\\text{ 7 }"``, ``"(113)"``), else
-    None."""
-    text = answer.strip()
-    wrapped = _WRAPPER.fullmatch(text)
-    if wrapped:
-        text = wrapped.group(1).strip()
-    text = text.replace(" ", "").replace("{,}", "")
-    if len(text) > 2 and text[0] == "(" and text[-1] == ")":
-        text = text[1:-1]  # AoPS style "\textbf{(113) }"
-    if len(text) > 40 or not _INTEGER.fullmatch(text):
-        return None
-    return int(text)
-
-
-_FRACTION = re.compile(r"(-?)\\[dt]?frac\s*(?:\{\s*(\d+)\s*\}|(\d))\s*(?:\{\s*(\d+)\s*\}|(\d))")
-_SLASH = re.compile(r"(-?\d+)\s*/\s*(\d+)")
-
-
-def rational_value(answer: str) -> Fraction | None:
-    """The exact number an integer or integer-fraction literal is (``"\\frac{3}{2}"``,
-    ``"-\\dfrac12"``, ``"3/2"``, ``"025"``), else None. Decimals are not included: math-verify
-    compares them to fractions after rounding, which exact arithmetic would not reproduce."""
-    whole = integer_value(answer)
-    if whole is not None:
-        return Fraction(whole)
-    text = answer.strip()
-    if len(text) > 60:
-        return None
-    match = _FRACTION.fullmatch(text)
-    if match:
-        sign, num_braced, num_digit, den_braced, den_digit = match.groups()
-        num, den = int(num_braced or num_digit), int(den_braced or den_digit)
-    else:
-        match = _SLASH.fullmatch(text)
-        if not match:
-            return None
-        sign, num, den = "", int(match.group(1)), int(match.group(2))
-    if den == 0:
-        return None
-    return Fraction(-num if sign else num, den)
 
 
 @dataclass(frozen=True)
@@ -100,12 +57,8 @@ class Verdict:
 
     correct: bool
     vote_key: str | None
-    status: str  # exact | rational | ok | unparsed | timeout | killed | error | no-answer
+    status: str  # exact|rational|decimal|time|base|ok|unparsed|timeout|killed|error|no-answer
     reason: str | None = None
-
-
-def _order_key(answer: str) -> tuple[bool, bool, int, str]:
-    return (integer_value(answer) is None, rational_value(answer) is None, len(answer), answer)
 
 
 class MathGrader:
@@ -120,6 +73,13 @@ class MathGrader:
         self.cache = cache if isinstance(cache, ResultCache) else ResultCache(cache)
         self.math_verify_version = version("math-verify")
 
+    def _value(self, answer: str) -> Fraction | None:
+        return rational_value(answer, choice_wrapper=self.integer_answers)
+
+    def _order_key(self, answer: str) -> tuple[bool, bool, int, str]:
+        return (integer_value(answer, self.integer_answers) is None, self._value(answer) is None,
+                len(answer), answer)
+
     def identity(self) -> dict[str, Any]:
         return {"grader": GRADER_NAME, "grader_version": self.math_verify_version,
                 "rules_version": RULES_VERSION, "integer_answers": self.integer_answers,
@@ -130,10 +90,10 @@ class MathGrader:
     def grade(self, gold: str, answers: Sequence[str | None]) -> list[Verdict]:
         """One verdict per answer (None means the completion had no answer)."""
         gold = gold.strip()
-        if self.integer_answers and integer_value(gold) is None:
+        if self.integer_answers and integer_value(gold, choice_wrapper=True) is None:
             raise ValueError(f"integer mode needs an integer gold answer, got {gold!r}")
         distinct = sorted({a.strip() for a in answers if a is not None and a.strip()},
-                          key=_order_key)
+                          key=self._order_key)
         by_answer = self._classify(gold, distinct) if distinct else {}
         out = []
         for answer in answers:
@@ -177,52 +137,60 @@ class MathGrader:
 
     def _compute(self, gold: str, distinct: list[str]) -> list[list[Any]]:
         """Rows [class index, correct, status, reason], one per distinct answer, in order."""
-        gold_value = rational_value(gold)
+        known = {a: facts(a, self.integer_answers) for a in [gold, *distinct]}
         verdicts: dict[str, tuple[bool, str, str | None]] = {}
         to_verify = []
         for answer in distinct:
-            value = rational_value(answer)
-            if answer == gold:
-                verdicts[answer] = (True, "exact", None)
-            elif value is not None and gold_value is not None:
-                verdicts[answer] = (value == gold_value, "rational", None)
-            else:
+            ruled = rule_verdict(known[gold], known[answer])
+            if ruled is None:
                 to_verify.append(answer)
+            else:
+                verdicts[answer] = ruled
         with self.pool.worker() as worker:
             replies = worker.run([{"op": "eq", "gold": gold, "pred": a} for a in to_verify])
             for answer, reply in zip(to_verify, replies, strict=True):
                 verdicts[answer] = _eq_verdict(reply)
-            return self._cluster(distinct, verdicts, worker)
+            return self._cluster(distinct, verdicts, known, worker)
+
+    def _search(self, answer: Facts, reps: list[str], gold_class: int | None,
+                verdicts: dict[str, tuple[bool, str, str | None]],
+                known: dict[str, Facts]) -> tuple[int, list[int]]:
+        """(the first class the rules put ``answer`` in, or -1; the earlier classes that
+        math-verify must be asked about)."""
+        ask = []
+        for i, rep in enumerate(reps):
+            if i == gold_class or verdicts[rep][1] in _UNSTABLE:
+                continue
+            ruled = rule_verdict(known[rep], answer)
+            if ruled is None:
+                ask.append(i)
+            elif ruled[0]:
+                return i, ask
+        return -1, ask
 
     def _cluster(self, distinct: list[str], verdicts: dict[str, tuple[bool, str, str | None]],
-                 worker: Any) -> list[list[Any]]:
+                 known: dict[str, Facts], worker: Any) -> list[list[Any]]:
         class_of: dict[str, int] = {}
         reps: list[str] = []  # first member of each class
         gold_class: int | None = None
-        by_value: dict[Fraction, int] = {}
         notes: dict[str, str] = {}
         for answer in distinct:
-            value = rational_value(answer)
             if verdicts[answer][0]:
                 if gold_class is None:
                     gold_class = len(reps)
                     reps.append(answer)
                 class_of[answer] = gold_class
                 continue
-            if value is not None and value in by_value:
-                class_of[answer] = by_value[value]
-                continue
-            slow = verdicts[answer][1] in _UNSTABLE
-            candidates = [] if slow else [
-                i for i, rep in enumerate(reps)
-                if i != gold_class and verdicts[rep][1] not in _UNSTABLE
-                and not (value is not None and rational_value(rep) is not None)]
-            found = -1
+            found, candidates = -1, list[int]()
+            if verdicts[answer][1] not in _UNSTABLE:
+                found, candidates = self._search(known[answer], reps, gold_class, verdicts,
+                                                 known)
             if candidates:
                 reply = worker.run([{"op": "first", "pred": answer,
                                      "reps": [reps[i] for i in candidates]}])[0]
                 if "index" in reply:
-                    found = candidates[reply["index"]] if reply["index"] >= 0 else -1
+                    if reply["index"] >= 0:
+                        found = candidates[reply["index"]]
                     bad = [s for s in reply["statuses"] if s in _UNSTABLE]
                     if bad:
                         notes[answer] = f"class search: {len(bad)} comparison(s) {bad[0]}"
@@ -233,8 +201,6 @@ class MathGrader:
                 found = len(reps)
                 reps.append(answer)
             class_of[answer] = found
-            if value is not None:
-                by_value.setdefault(value, found)
         rows = []
         for answer in distinct:
             correct, status, reason = verdicts[answer]

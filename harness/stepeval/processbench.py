@@ -16,6 +16,12 @@ Per split (n_err solutions with an error, n_cor without):
 Candidates are the midpoints between consecutive distinct running-minimum scores (plus one
 below the lowest and one above the highest), so no score sits exactly on τ; among equal
 best values the smallest τ is taken.
+
+The split τ was chosen on is scored in-sample, so it is flagged ``in_sample: true`` and
+left out of the held-out means (``mean_f1_held_out``, ``mean_f1_pr_held_out``, over
+``held_out_splits``; null when no other split is loaded). The means over every loaded
+split, the τ split included, are reported apart as ``mean_f1_all_splits`` and
+``mean_f1_pr_all_splits``. With a given τ no split is in-sample.
 """
 
 from __future__ import annotations
@@ -103,18 +109,29 @@ def choose_tau(items: Sequence[ProcessBenchItem], scores: Mapping[str, Sequence[
     return float(candidates[best]), float(f1[best])
 
 
+def _mean(values: Sequence[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
 def evaluate(splits: Mapping[str, Sequence[ProcessBenchItem]],
              scores: Mapping[str, Sequence[float]], tau: float | None = None,
              tau_split: str = "gsm8k") -> dict[str, Any]:
     """Metrics for every split; τ fixed by the caller or chosen on ``tau_split``."""
+    in_sample: set[str] = set()
     if tau is None:
         if tau_split not in splits:
             raise ValueError(f"τ is chosen on the {tau_split} split, which is not loaded")
         tau, _ = choose_tau(splits[tau_split], scores)
         how = f"chosen on {tau_split} (max F1)"
+        in_sample.add(tau_split)
     else:
         how = "given"
-    per_split = {name: split_metrics(items, scores, tau) for name, items in splits.items()}
+    per_split = {name: {**split_metrics(items, scores, tau), "in_sample": name in in_sample}
+                 for name, items in splits.items()}
+    held_out = [name for name in per_split if name not in in_sample]
     return {"tau": tau, "tau_selection": how, "splits": per_split,
-            "mean_f1": float(np.mean([m["f1"] for m in per_split.values()])),
-            "mean_f1_pr": float(np.mean([m["f1_pr"] for m in per_split.values()]))}
+            "held_out_splits": held_out,
+            "mean_f1_held_out": _mean([per_split[n]["f1"] for n in held_out]),
+            "mean_f1_pr_held_out": _mean([per_split[n]["f1_pr"] for n in held_out]),
+            "mean_f1_all_splits": _mean([m["f1"] for m in per_split.values()]),
+            "mean_f1_pr_all_splits": _mean([m["f1_pr"] for m in per_split.values()])}

@@ -1,63 +1,98 @@
 """The input format for "a PRM's step scores" on a step-labelled benchmark.
 
-A JSON-lines file, one object per item, exactly these fields:
+A JSON-lines file, one object per item. It is exactly what ``prm-harness score`` writes
+when it is given an items file (``prm-harness processbench items`` / ``prm-harness
+prm800k-steps items``), so the two chain without conversion:
 
-- ``id`` (string): the item's id, as in the items file (``prm-harness processbench items``
-  / ``prm-harness prm800k-steps items``);
+- ``problem_id`` (string): the item's id, as in the items file;
 - ``step_scores`` (list of finite numbers): one score per step of that item, in order;
-  higher means "more likely correct". The count must equal the item's number of steps.
+  higher means "more likely correct". The count must equal the item's number of steps;
+- optional, as the items file and ``score`` carry them: ``problem``, ``steps`` and
+  ``split``, which must then equal the item's (scores of an edited or different items file
+  are refused), and the step labels ``score``'s oracle reads (``step_labels``,
+  ``first_error_step``), which the evaluation does not use.
 
 Every item of the evaluated set must be scored exactly once; unknown ids, duplicates,
-wrong counts, non-numbers, NaN/Infinity and unknown fields are errors naming the line.
+wrong counts, non-numbers, NaN/Infinity and any other field are errors naming the line.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.errors import InputError
 from harness.store.jsonl import read_jsonl
 
-ALLOWED_FIELDS = {"id", "step_scores"}
+CHECKED_FIELDS = ("problem", "steps", "split")
+ALLOWED_FIELDS = {"problem_id", "step_scores", *CHECKED_FIELDS, "step_labels",
+                  "first_error_step"}
 
 
-def read_step_scores(path: str | Path, n_steps: Mapping[str, int],
+@dataclass(frozen=True)
+class StepItem:
+    """What a scores line is checked against: the item's problem, steps and split."""
+
+    problem: str
+    steps: tuple[str, ...]
+    split: str | None = None
+
+
+def _check_item_fields(rec: dict[str, Any], item: StepItem, path: str | Path,
+                       line: int) -> None:
+    expected = {"problem": item.problem, "steps": list(item.steps), "split": item.split}
+    for name in CHECKED_FIELDS:
+        if name in rec and rec[name] != expected[name]:
+            raise InputError(f"differs from the items file's {name} of item "
+                             f"{rec['problem_id']!r}", path=path, line=line, field=name)
+
+
+def _scores(rec: dict[str, Any], n_steps: int, path: str | Path, line: int) -> list[float]:
+    values = rec.get("step_scores")
+    if not isinstance(values, list):
+        raise InputError("missing or not a list", path=path, line=line, field="step_scores")
+    for k, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise InputError(f"step {k}: expected a finite number, got {v!r}", path=path,
+                             line=line, field="step_scores")
+    if len(values) != n_steps:
+        raise InputError(f"{len(values)} scores for {n_steps} steps of item "
+                         f"{rec['problem_id']!r}", path=path, line=line, field="step_scores")
+    return [float(v) for v in values]
+
+
+def read_step_scores(path: str | Path, items: Mapping[str, StepItem],
                      required: Sequence[str] | None = None) -> dict[str, list[float]]:
-    """Scores by item id, validated against ``n_steps`` (id -> number of steps).
+    """Scores by item id, validated against ``items`` (id -> the item).
 
-    ``required``: the ids that must all be present (default: every id in ``n_steps``).
+    ``required``: the ids that must all be present (default: every id in ``items``).
     """
     scores: dict[str, list[float]] = {}
     lines: dict[str, int] = {}
     for line, rec in read_jsonl(path):
         extra = sorted(set(rec) - ALLOWED_FIELDS)
         if extra:
-            raise InputError(f"unknown field(s) {extra}; lines hold only id and step_scores",
-                             path=path, line=line, field=extra[0])
-        item_id = rec.get("id")
+            hint = " (the item key is problem_id)" if "id" in extra else ""
+            raise InputError(f"unknown field(s) {extra}{hint}; lines hold problem_id, "
+                             f"step_scores and the items file's fields", path=path,
+                             line=line, field=extra[0])
+        item_id = rec.get("problem_id")
         if not isinstance(item_id, str):
-            raise InputError("missing or not a string", path=path, line=line, field="id")
-        if item_id not in n_steps:
-            raise InputError(f"unknown item id {item_id!r}", path=path, line=line, field="id")
+            raise InputError("missing or not a string", path=path, line=line,
+                             field="problem_id")
+        if item_id not in items:
+            raise InputError(f"unknown item id {item_id!r}", path=path, line=line,
+                             field="problem_id")
         if item_id in scores:
             raise InputError(f"duplicate id {item_id!r} (first on line {lines[item_id]})",
-                             path=path, line=line, field="id")
-        values = rec.get("step_scores")
-        if not isinstance(values, list):
-            raise InputError("missing or not a list", path=path, line=line,
-                             field="step_scores")
-        for k, v in enumerate(values):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise InputError(f"step {k}: expected a finite number, got {v!r}", path=path,
-                                 line=line, field="step_scores")
-        if len(values) != n_steps[item_id]:
-            raise InputError(f"{len(values)} scores for {n_steps[item_id]} steps of item "
-                             f"{item_id!r}", path=path, line=line, field="step_scores")
-        scores[item_id] = [float(v) for v in values]
+                             path=path, line=line, field="problem_id")
+        _check_item_fields(rec, items[item_id], path, line)
+        scores[item_id] = _scores(rec, len(items[item_id].steps), path, line)
         lines[item_id] = line
-    wanted = list(n_steps) if required is None else list(required)
+    wanted = list(items) if required is None else list(required)
     missing = [i for i in wanted if i not in scores]
     if missing:
         raise InputError(f"{len(missing)} of {len(wanted)} items have no scores (first: "

@@ -1,0 +1,78 @@
+"""Numbers written in a base with a subscript (``52_8``, ``4210_{5}``), compared as such.
+
+math-verify drops the subscript (it reads ``52_8`` as 52), so it calls ``52_5`` equal to a
+gold ``52_8``, and MATH-500 has six golds of this kind. The rule, applied before
+math-verify when the gold states a base, or the answer states one and the gold is a plain
+integer:
+
+- ``D_B`` or ``D_{B}``: digits ``D`` (0-9, then letters, any case) in base ``B`` (2-36);
+- a gold in base ``B`` asks for that base: the answer must be written in base ``B``, or
+  without a subscript (its digits then read in base ``B``), and name the same number
+  (``52`` equals ``52_8``; ``42``, ``52_5`` and ``101010_2`` do not);
+- a plain integer gold asks for the number: an answer with a subscript is read in its base
+  (``52_8`` equals a gold ``42``).
+
+Digits that are not valid in the base make the answer wrong (``59_8``). Numbers with a
+subscript are never compared by math-verify, and vote together only when written alike.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from harness.grading.exact_values import integer_value
+
+_BASED = re.compile(r"([0-9A-Za-z]+)_(?:\{\s*(\d+)\s*\}|(\d+))")
+_PLAIN = re.compile(r"[0-9A-Za-z]+")
+
+
+@dataclass(frozen=True)
+class BasedNumber:
+    """Digits as written (lower case, leading zeros dropped) and the stated base."""
+
+    digits: str
+    base: int
+
+
+def based_number(answer: str) -> BasedNumber | None:
+    """The number an answer writes with a base subscript, or None."""
+    match = _BASED.fullmatch(answer.strip())
+    if not match:
+        return None
+    base = int(match.group(2) or match.group(3))
+    if not 2 <= base <= 36:
+        return None
+    return BasedNumber(match.group(1).lower().lstrip("0") or "0", base)
+
+
+def _value(digits: str, base: int) -> int | None:
+    try:
+        return int(digits, base)
+    except ValueError:
+        return None
+
+
+def same_based_number(gold: str, answer: str) -> tuple[bool, str | None]:
+    """(equal, reason when not) for a gold with a base subscript, or an answer with one
+    against a plain integer gold."""
+    gold_based, answer_based = based_number(gold), based_number(answer)
+    if gold_based is None:  # a plain integer gold: the answer's value in its own base
+        number = integer_value(gold)
+        if answer_based is None or number is None:
+            raise ValueError(f"no base subscript to compare in {gold!r} / {answer!r}")
+        value = _value(answer_based.digits, answer_based.base)
+        if value is None:
+            return False, f"digits not valid in base {answer_based.base}"
+        return value == number, None if value == number else "a different number"
+    base = gold_based.base
+    if answer_based is not None and answer_based.base != base:
+        return False, f"written in base {answer_based.base}, the gold in base {base}"
+    text = answer_based.digits if answer_based is not None else answer.strip()
+    if not _PLAIN.fullmatch(text):
+        return False, f"not a number in base {base}"
+    value = _value(text, base)
+    if value is None:
+        return False, f"digits not valid in base {base}"
+    equal = value == _value(gold_based.digits, base)
+    return equal, None if equal else "a different number"
