@@ -1,4 +1,9 @@
-"""Step splitting shared by tasks and importers: pieces that join back to the text exactly."""
+"""Step splitting shared by tasks and importers: pieces that join back to the text exactly.
+
+A response always has at least one step: empty text is one empty step (as ``str.split``
+gives the cards' own scorers), so a PRM scores what the policy wrote, even nothing, and
+the number of step scores always equals the number of steps.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,9 @@ _BLANK_LINES = re.compile(r"\n[ \t]*\n\s*")
 
 def split_blank_lines(text: str) -> list[str]:
     """Split after each run of blank lines; every piece keeps its trailing separator, so
-    ``"".join(pieces) == text``. Empty text gives no steps."""
+    ``"".join(pieces) == text``. Empty text is one empty step."""
     if not text:
-        return []
+        return [""]
     pieces, start = [], 0
     for match in _BLANK_LINES.finditer(text):
         if match.start() == 0:
@@ -30,7 +35,7 @@ def split_after(text: str, separator: re.Pattern[str] | str) -> list[str]:
     ``"".join(pieces) == text``. A match at the very end does not start an empty step."""
     pattern = re.compile(separator) if isinstance(separator, str) else separator
     if not text:
-        return []
+        return [""]
     pieces, start = [], 0
     for match in pattern.finditer(text):
         if match.end() <= start or match.end() == len(text):
@@ -46,7 +51,7 @@ def split_before(text: str, marker: re.Pattern[str] | str) -> list[str]:
     before the first marker is a step of its own (when not empty)."""
     pattern = re.compile(marker) if isinstance(marker, str) else marker
     if not text:
-        return []
+        return [""]
     cuts = [m.start() for m in pattern.finditer(text) if m.start() > 0]
     bounds = [0, *sorted(set(cuts)), len(text)]
     return [text[a:b] for a, b in pairwise(bounds) if b > a]

@@ -91,7 +91,7 @@ def split_code_steps(text: str) -> list[str]:
     at blank lines before top-level statements (one step per top-level definition).
     """
     if not text:
-        return []
+        return [""]  # one empty step (harness.steps)
     blocks = fenced_blocks(text)
     if not blocks:
         if compiles(text):

@@ -89,10 +89,17 @@ def test_step_containing_the_tag_and_problem_containing_the_tag(root, shared_dat
         shepherd.score(*_one(item, steps=["x", "y"], problem="What is ки?"))
 
 
-def test_empty_steps_and_no_steps(root, shared_data, item):
+def test_empty_steps_are_scored_and_no_steps_is_an_error(root, shared_data, item):
+    """A blank step (and an empty response, which tasks split into one empty step) is
+    written as the card writes it and scored; a step list with nothing in it is refused."""
+    from harness.steps import split_blank_lines
+
     prm = make_prm("qwen-prm", root, shared_data)
-    with pytest.raises(ScoreError, match="step 2 is empty"):
-        prm.score(*_one(item, steps=["a", "  \n"]))
+    (scored,) = prm.score(*_one(item, steps=["a", "  \n"]))
+    assert len(scored.scores) == 2 and all(0.0 <= s <= 1.0 for s in scored.scores)
+    assert split_blank_lines("") == [""]
+    (empty,) = prm.score(*_one(item, steps=split_blank_lines("")))
+    assert len(empty.scores) == 1 and 0.0 <= empty.scores[0] <= 1.0
     with pytest.raises(ScoreError, match="the sample has no steps"):
         prm.score(*_one(item, steps=[]))
 

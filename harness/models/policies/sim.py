@@ -79,7 +79,7 @@ class SimPolicy(Policy):
         out, tokens_in, tokens_out = [], 0, 0
         for messages, prefix in zip(prompts, prefixes, strict=True):
             statement, chain = self.chain_for(messages)
-            states = chain.trace(split_blank_lines(prefix))
+            states = chain.trace(split_blank_lines(prefix)) if prefix else []
             state = states[-1] if states else chain.start()
             prompt_tokens = self._prompt_tokens(messages) + count_tokens(prefix)
             completions = []

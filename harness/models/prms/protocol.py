@@ -129,13 +129,13 @@ class Family(ABC):
         return step.strip() if self.spec.strip_steps else drop_trailing_breaks(step)
 
     def prepare_steps(self, steps: Sequence[str], where: str) -> list[str]:
-        """Steps cleaned as the card takes them and written with the spec's template."""
+        """Steps cleaned as the card takes them and written with the spec's template.
+
+        An empty (or blank) step is written as the card would write it: the PRM scores
+        it, and the count check catches a separator that it lets the tokenizer merge."""
         out = []
         for k, step in enumerate(steps, start=1):
-            text = self.clean_step(step)
-            if not text.strip():
-                raise ScoreError(f"{where}: step {k} is empty; a PRM cannot score it")
-            out.append(self.spec.step_template.format(step=text, k=k))
+            out.append(self.spec.step_template.format(step=self.clean_step(step), k=k))
         if not out:
             raise ScoreError(f"{where}: the sample has no steps")
         return out
