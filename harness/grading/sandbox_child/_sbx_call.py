@@ -4,7 +4,12 @@ The child never sees expected outputs; the harness compares. Used for evalplus
 (HumanEval+/MBPP+) and LiveCodeBench functional (LeetCode ``Solution``) tests.
 """
 
+import faulthandler
+import importlib
 import json
+import shutil  # noqa: F401 - imported in the zygote once, changed by the guard per child
+import subprocess  # noqa: F401
+import sys
 import time
 import types
 
@@ -27,10 +32,7 @@ def evalplus_guard():
     """What evalplus' reliability_guard does to the process before running a program: not
     a security measure here (the sandbox is), but part of its semantics (a program that
     calls ``open`` fails under evalplus, so it fails here too)."""
-    import faulthandler
-    import importlib
     import os
-    import sys
 
     faulthandler.disable()
     os.environ["OMP_NUM_THREADS"] = "1"
@@ -46,10 +48,11 @@ def _describe(exc):
     return type(exc).__name__
 
 
-def _load(payload):
+def _load(payload, channel):
     """(callable, None) or (None, error) for the program's entry point."""
     entry = payload["entry"]
     code = payload["program"]
+    channel.ready()
     try:
         with swallow_io():
             if entry.get("namespace") == "module":
@@ -78,8 +81,8 @@ def _load(payload):
     return fn, None
 
 
-def _run_phase(payload, phase):
-    fn, error = _load(payload)
+def _run_phase(payload, phase, channel):
+    fn, error = _load(payload, channel)
     if error is not None:
         return {"load_error": error}
     outputs, times = [], []
@@ -114,7 +117,7 @@ def _run_phase(payload, phase):
             "times": times}
 
 
-def run(payload):
+def run(payload, channel):
     if payload.get("guard") == "evalplus":
         evalplus_guard()
-    return {"phases": [_run_phase(payload, phase) for phase in payload["phases"]]}
+    return {"phases": [_run_phase(payload, phase, channel) for phase in payload["phases"]]}

@@ -1,0 +1,216 @@
+"""Entry point of a sandbox slot: ``python -I _sbx_zygote.py CONTROL_FD``.
+
+The zygote is the trusted half of a slot and never runs untrusted code. It imports every
+mode, confines itself once (network namespace, read-only filesystem view with the data
+and cache directories hidden: see _sbx_isolate), makes itself non-dumpable (a process of
+the same uid can neither trace it nor open its descriptors through /proc) and a child
+subreaper, then serves jobs sent by the harness over the control socket.
+
+For each job it forks a child that confines itself further (_sbx_job) and runs the
+program; the child writes messages to a report pipe only the zygote reads. When the child
+has exited and every process it left behind is killed, the zygote writes ONE frame,
+``PRMSBX2 <header length> <report length>\\n<header><report>``, to the job's result pipe
+(a descriptor the child never holds), the header saying how the child ended and whether
+its trusted setup completed. The harness parses the report and decides.
+"""
+
+import collections
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import sys
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, _HERE)
+import _sbx_isolate  # noqa: E402
+import _sbx_job  # noqa: E402
+import _sbx_wire  # noqa: E402
+from _sbx_syscalls import PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, prctl  # noqa: E402
+
+sys.path.remove(_HERE)
+_SHARED_CAPACITY = 32
+_FD_BATCH = 8
+
+
+class Control:
+    """Messages (with descriptors attached) on the control socket."""
+
+    def __init__(self, fd):
+        self.sock = socket.socket(fileno=fd)
+        self.buffer = b""
+        self.fds = []
+
+    def _fill(self):
+        data, ancdata, _, _ = self.sock.recvmsg(1 << 20, socket.CMSG_SPACE(4 * _FD_BATCH))
+        if not data:
+            raise EOFError("harness closed the control socket")
+        for level, kind, raw in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                usable = len(raw) - len(raw) % 4
+                self.fds.extend(memoryview(raw[:usable]).cast("i"))
+        self.buffer += data
+
+    def read_bytes(self, size):
+        while len(self.buffer) < size:
+            self._fill()
+        out, self.buffer = self.buffer[:size], self.buffer[size:]
+        return out
+
+    def read_message(self):
+        while b"\n" not in self.buffer:
+            self._fill()
+        head, _, _ = self.buffer.partition(b"\n")
+        size = int(head)
+        raw = self.read_bytes(len(head) + 1 + size)
+        return json.loads(raw[len(head) + 1:])
+
+    def take_fds(self):
+        fds, self.fds = self.fds, []
+        return fds
+
+    def send(self, obj):
+        self.sock.sendall(_sbx_wire.encode(obj))
+
+
+class Shared:
+    """Large inputs sent once and referenced by key (an LRU the harness mirrors)."""
+
+    def __init__(self):
+        self.items = collections.OrderedDict()
+
+    def update(self, control, blobs):
+        for key, size in blobs:
+            self.items[key] = json.loads(control.read_bytes(size))
+
+    def touch(self, keys):
+        for key in keys:
+            self.items.move_to_end(key)
+        while len(self.items) > _SHARED_CAPACITY:
+            self.items.popitem(last=False)
+
+    def resolve(self, obj):
+        if isinstance(obj, dict):
+            if len(obj) == 1 and "$shared" in obj:
+                return self.items[obj["$shared"]]
+            return {k: self.resolve(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [self.resolve(v) for v in obj]
+        return obj
+
+
+def _preload(names):
+    loaded = []
+    for name in names:
+        try:
+            __import__(name)
+        except BaseException:  # a library that fails to import is the program's problem
+            continue
+        loaded.append(name)
+    return loaded
+
+
+def main():
+    control = Control(int(sys.argv[1]))
+    hello = control.read_message()
+    spec = hello["isolation"]
+    report = {}
+    try:
+        private_fs = _sbx_isolate.confine_slot(spec, report)
+        prctl(PR_SET_DUMPABLE, 0, "prctl(SET_DUMPABLE, 0)")
+        prctl(PR_SET_CHILD_SUBREAPER, 1, "prctl(SET_CHILD_SUBREAPER)")
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        report["preloaded"] = _preload(hello.get("preload", []))
+    except Exception as exc:
+        control.send({"error": f"{type(exc).__name__}: {exc}", "isolation": report})
+        return 70
+    control.send({"ready": True, "isolation": report, "pid": os.getpid()})
+    shared = Shared()
+    while True:
+        try:
+            header = control.read_message()
+        except EOFError:
+            return 0
+        fds = control.take_fds()
+        payload = json.loads(control.read_bytes(header["payload_len"]))
+        shared.update(control, header.get("blobs", []))
+        shared.touch(header.get("refs", []))
+        if header.get("refs"):
+            payload = shared.resolve(payload)
+        _serve(control, header["job"], payload, fds, spec, private_fs, report)
+
+
+def _serve(control, job, payload, fds, spec, private_fs, slot_report):
+    stdout_w, stderr_w, result_w = fds
+    report_r, report_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        _sbx_job.child(job, payload, spec, private_fs, slot_report,
+                       {"stdout": stdout_w, "stderr": stderr_w, "report": report_w,
+                        "close": [control.sock.fileno(), result_w, report_r]})
+    for fd in (stdout_w, stderr_w, report_w):
+        os.close(fd)
+    control.send({"started": pid})
+    report, status, killed = _watch(control, pid, report_r, job["limits"]["result_bytes"])
+    os.close(report_r)
+    _sbx_job.kill_leftovers(spec.get("uid"))
+    header = json.dumps({"exit": status, "killed": killed}).encode()
+    frame = (b"PRMSBX2 " + str(len(header)).encode() + b" " + str(len(report)).encode()
+             + b"\n" + header + report)
+    with contextlib.suppress(OSError):  # the harness stopped listening (timeout)
+        _sbx_wire.write_all(result_w, frame)
+    os.close(result_w)
+    control.send({"done": True})
+
+
+def _watch(control, pid, report_r, cap):
+    """The child's report until it exits (or the harness asks to kill it)."""
+    pidfd = os.pidfd_open(pid)
+    chunks, size = [], 0
+    status = None
+    killed = None
+    watched = [report_r, pidfd, control.sock.fileno()]
+    while status is None:
+        ready, _, _ = select.select(watched, [], [])
+        if report_r in ready:
+            data = os.read(report_r, 1 << 16)
+            if not data:
+                watched.remove(report_r)
+            elif size + len(data) > cap:
+                killed = killed or "report-limit"
+                _sbx_job.kill_job(pid, None)
+            else:
+                chunks.append(data)
+                size += len(data)
+        if control.sock.fileno() in ready:
+            message = control.read_message()
+            if message.get("kill"):
+                killed = killed or message["kill"]
+                _sbx_job.kill_job(pid, message.get("uid"))
+        if pidfd in ready:
+            status = _exit_status(os.waitpid(pid, 0)[1])
+    os.close(pidfd)
+    if report_r in watched:  # what the child wrote before exiting is in the pipe now
+        os.set_blocking(report_r, False)
+        try:
+            while size <= cap:
+                data = os.read(report_r, 1 << 16)
+                if not data:
+                    break
+                chunks.append(data)
+                size += len(data)
+        except BlockingIOError:
+            pass
+    return b"".join(chunks), status, killed
+
+
+def _exit_status(raw):
+    if os.WIFSIGNALED(raw):
+        return {"signal": os.WTERMSIG(raw)}
+    return {"code": os.WEXITSTATUS(raw)}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
