@@ -64,10 +64,9 @@ def grade_records(task: Any, problems: dict[str, Any], records: list[dict[str, A
     order = []
     for record in records:
         problem = problems[record["task_id"]]
-        text = task.completion_text(problem, record)
         samples = by_problem.setdefault(problem.id, [])
         order.append((problem.id, len(samples)))
-        samples.append(task.prepare(problem, len(samples), text))
+        samples.append(task.prepare_record(problem, len(samples), record))
     batch = [(problems[pid], samples) for pid, samples in by_problem.items()]
     graded = dict(zip(by_problem, task.grade_batch(batch), strict=True))
     return [graded[pid][index] for pid, index in order]
@@ -105,25 +104,36 @@ def stored_agreement(task_name: str, model: str, data_dir: Path, python: str | N
 
 def _compare(task_name: str, records: list[dict[str, Any]], grades: list[Any],
              reference: list[bool], reasons: list[Any]) -> dict[str, Any]:
-    excluded, agree, disagreements = [], 0, []
+    excluded, agree, disagreements, timing = [], 0, [], []
     for record, grade, ref, why in zip(records, grades, reference, reasons, strict=True):
         if grade.details.get("status") == "missing-library":
             excluded.append({"task_id": record["task_id"], "missing": grade.details["missing"],
                              "reference_verdict": ref})
             continue
+        borderline = grade.details.get("timing_borderline")
+        if borderline:
+            timing.append({"task_id": record["task_id"], "ours": grade.correct,
+                           "reference": ref, **borderline})
         if grade.correct == ref:
             agree += 1
         else:
             disagreements.append({"task_id": record["task_id"], "ours": grade.correct,
                                   "reference": ref,
                                   "our_reason": str(grade.details.get("reason"))[:300],
-                                  "reference_reason": why})
+                                  "reference_reason": why,
+                                  "timing_borderline": bool(borderline)})
     compared = agree + len(disagreements)
+    split = [d for d in disagreements if d["timing_borderline"]]
     return {"task": task_name, "n": len(records), "compared": compared, "agree": agree,
             "agreement": round(agree / compared, 4) if compared else None,
             "ours_pass": sum(g.correct for g in grades),
             "reference_pass": sum(reference), "missing_library": len(excluded),
-            "missing_library_tasks": excluded, "disagreements": disagreements}
+            "missing_library_tasks": excluded,
+            "disagreements": [d for d in disagreements if not d["timing_borderline"]],
+            "timing_borderline_disagreements": split,
+            "timing_borderline_verdicts": timing,
+            "needs_network": sorted({r["task_id"] for r, g in zip(records, grades, strict=True)
+                                     if g.details.get("status") == "needs-network"})}
 
 
 def _is_line_subsequence(short: str, long: str) -> bool:

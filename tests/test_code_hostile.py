@@ -11,9 +11,11 @@ import threading
 import pytest
 
 from harness.build import build_task
+from harness.grading.sandbox import CHILD_DIR
 
 AS_ROOT = os.geteuid() == 0
 ADD = "def add(x: int, y: int):\n"
+CHILD_FILE = CHILD_DIR / "_sbx_call.py"  # the harness' own runner code
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +38,18 @@ def hostile_programs(outside: str, port: int) -> dict[str, str]:
                        "        hog.append(bytearray(1 << 27))\n",
         "output flood": ADD + "    import posix\n    while True:\n"
                         "        posix.write(1, b'x' * 65536)\n",
-        "delete inside and outside": ADD + (
+        "delete inside": ADD + (
             "    import posix\n"
-            "    open('own.txt', 'w').close() if False else None\n"
-            f"    for path in ('job.json', {outside!r}):\n"
+            "    fd = posix.open('mine.txt', posix.O_WRONLY | posix.O_CREAT, 0o600)\n"
+            "    posix.close(fd)\n"
+            "    assert 'mine.txt' in posix.listdir('.')\n"
+            "    posix.unlink('mine.txt')\n"
+            "    assert 'mine.txt' not in posix.listdir('.')\n"
+            "    try:\n        posix.rmdir(posix.getcwd())\n    except OSError:\n"
+            "        pass\n    return None\n"),
+        "delete outside": ADD + (
+            "    import posix\n"
+            f"    for path in ({outside!r}, {str(CHILD_FILE)!r}):\n"
             "        try:\n            posix.unlink(path)\n        except OSError:\n"
             "            pass\n    return None\n"),
         "socket": ADD + ("    import socket\n"
@@ -96,6 +106,11 @@ def test_hostile_programs_fail_and_the_run_goes_on(humaneval, tmp_path):
         assert grade.details["status"] in ("fail", "timeout"), (name, grade.details)
     assert grades[-1].correct, grades[-1].details
     assert outside.read_text() == "must survive"
+    assert CHILD_FILE.is_file()
+    # its own file was created and deleted (the asserts in it held): it failed on its answer
+    assert verdicts["delete inside"].details["reason"].endswith("wrong output")
+    again = task.grade(problem, [task.prepare(problem, 0, honest)])  # the harness goes on
+    assert again[0].correct
     assert not accepted
     if AS_ROOT:  # without uid separation a program could reach the harness
         assert verdicts["kill the parent"].details["status"] == "fail"

@@ -169,15 +169,22 @@ def test_evalplus_lines_grade_like_evalplus(shared_data, code_cache, tmp_path, c
         {"task_id": "HumanEval/53", "completion": "    return x +\n"},
         {"problem_id": "HumanEval/53", "completion": "```python\ndef add(x, y):\n"
                                                      "    return x + y\n```"},
+        # evalplus runs these verbatim: no code-block extraction, so they fail to load
+        {"task_id": "HumanEval/53", "solution": "```python\n" + prompt + "    return x + y\n```"},
+        {"task_id": "HumanEval/53", "completion": "```python\n    return x + y\n```"},
+        # and the verbatim text is what runs: a later definition wins, as in evalplus
+        {"task_id": "HumanEval/53", "solution": prompt + "    return x + y\n\n"
+                                                 "def add(x, y):\n    return 0\n"},
     ])
     out = tmp_path / "graded.jsonl"
     status, stdout, _ = run_cli(["grade", "humanevalplus", samples, "--out", out,
                                  "--data-dir", shared_data, "--option", "workers=2"], capsys)
     assert status == 0
     summary = json.loads(stdout.strip().splitlines()[-1])
-    assert summary["n_samples"] == 5 and summary["n_correct"] == 3
+    assert summary["n_samples"] == 8 and summary["n_correct"] == 3
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [r["correct"] for r in rows] == [True, True, False, False, True]
+    assert [r["correct"] for r in rows] == [True, True, False, False, True, False, False, False]
     keys = [r["vote_key"] for r in rows]
     assert keys[0] == keys[1] == keys[4] != keys[2]
-    assert keys[3] is None  # does not compile: no outputs, abstains
+    assert keys[3] is None and keys[5] is None and keys[6] is None  # no outputs: abstain
+    assert "SyntaxError" in rows[5]["detail"]["reason"]

@@ -28,11 +28,10 @@ def list_tasks() -> None:
         click.echo(f"{name}\t{getattr(cls, 'domain', '?')}\t{summary}")
 
 
-def check_task(task_name: str, data_dir: Path | None, options: dict[str, str],
-               chunk: int = 32) -> dict:
+def check_task(task_name: str, data_dir: Path | None, options: dict[str, str]) -> dict:
     """Grade every reference completion; returns the summary printed by ``tasks check``."""
     task = build_task(task_name, data_dir, **options)
-    result = check_references(task, task.load(), task_name, chunk)
+    result = check_references(task, task.load(), task_name)
     if result["n"] == 0:
         raise HarnessError(f"task {task_name} has no reference solutions to check")
     return {"task": task_name, "identity": task.identity(), **result}
@@ -46,5 +45,10 @@ def check(task_name: str, data_dir: Path | None, task_options: tuple[str, ...]) 
     """Grade the task's own reference solutions; exit 1 below the task's threshold."""
     result = check_task(task_name, data_dir, parse_key_values(task_options))
     click.echo(json.dumps(result))
+    for key, what in (("missing_library_tasks", "missing a library"),
+                      ("needs_network_tasks", "need the network (the sandbox has none)")):
+        if result.get(key):
+            ids = [t["problem_id"] for t in result[key]]
+            click.echo(f"not counted, {what}: {', '.join(ids)}", err=True)
     if below_threshold(result):
         raise SystemExit(1)

@@ -21,7 +21,7 @@ from typing import Any
 from harness.grading.pool import grade_in_pool
 from harness.grading.sandbox import Job, Limits, RunResult, Sandbox
 from harness.grading.unittest_events import Accounting, account
-from harness.grading.verdict import Verdict, outputs_vote_key
+from harness.grading.verdict import Verdict, outputs_vote_key, timing_borderline
 
 
 def _parse(code: str) -> ast.Module:
@@ -136,7 +136,14 @@ class BigCodeBenchGrader:
                        "entry_point": problem.entry_point}
             return Job("unittest", payload, self._limits())
 
-        return grade_in_pool(items, self._sandbox(), make_job, judge, skip)
+        def judge_run(problem: BigCodeBenchProblem, run: RunResult) -> Verdict:
+            verdict = judge(problem, run)
+            flag = timing_borderline(run.wall_s, self.timeout, scope="suite")
+            if flag is not None:
+                verdict.details["timing_borderline"] = flag
+            return verdict
+
+        return grade_in_pool(items, self._sandbox(), make_job, judge_run, skip)
 
 
 def judge(problem: BigCodeBenchProblem, run: RunResult) -> Verdict:
@@ -170,6 +177,7 @@ def judge(problem: BigCodeBenchProblem, run: RunResult) -> Verdict:
         return _failed(details, accounting.reason, vote_key)
     details["status"] = "pass"
     return Verdict(True, vote_key, details)
+
 
 
 def _failed(details: dict[str, Any], reason: str, vote_key: str | None) -> Verdict:

@@ -25,7 +25,7 @@ from harness.grading.evalplus_compare import MBPP_NOT_NONE, PhaseChecker
 from harness.grading.pool import grade_in_pool
 from harness.grading.sandbox import DRIVER_VERSION, Job, Limits, RunResult, Sandbox
 from harness.grading.sandbox_child._sbx_values import encode, loads
-from harness.grading.verdict import Verdict, outputs_vote_key
+from harness.grading.verdict import Verdict, outputs_vote_key, timing_borderline
 
 PHASES = ("base", "plus")
 
@@ -207,8 +207,24 @@ class EvalplusGrader:
                 abstain = True
             key_texts.append(phase["outputs_json"])
         details["status"] = "pass" if correct else "fail"
+        borderline = _closest_to_limit(phases, self.time_limits(exp))
+        if borderline is not None:
+            details["timing_borderline"] = borderline
         vote_key = None if abstain else outputs_vote_key(key_texts)
         return Verdict(correct, vote_key, details)
+
+
+def _closest_to_limit(phases: list[dict[str, Any]], limits: dict[str, list[float]]
+                      ) -> dict[str, Any] | None:
+    """The input whose run time came closest to its limit, when within 20% of it."""
+    best: dict[str, Any] | None = None
+    for name, phase in zip(PHASES, phases, strict=True):
+        for index, (used, limit) in enumerate(zip(phase.get("times", []), limits[name],
+                                                   strict=False)):
+            flag = timing_borderline(used, limit, phase=name, input=index)
+            if flag is not None and (best is None or flag["share"] > best["share"]):
+                best = flag
+    return best
 
 
 def _check_phase(problem: EvalplusProblem, inputs: list[Any], expected: list[Any],
