@@ -19,7 +19,6 @@ from harness.interfaces import Task
 from harness.progress import track
 from harness.types import Problem
 
-
 APART = {"missing-library": "missing", "needs-network": "network_attempts"}
 
 

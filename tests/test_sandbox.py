@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -211,7 +212,7 @@ def test_many_jobs_run_in_parallel_and_in_order(sandbox):
     serial = sum(end - begin for begin, end in spans)
     assert serial >= 6 * 0.8
     assert wall < 0.75 * serial  # two slots: about half the serial time
-    overlapping = sum(1 for (_, end), (begin, _) in zip(spans, spans[1:]) if begin < end)
+    overlapping = sum(1 for (_, end), (begin, _) in itertools.pairwise(spans) if begin < end)
     assert overlapping >= 2
 
 
