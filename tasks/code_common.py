@@ -172,7 +172,9 @@ class CodeTask(Task):
     def sandbox(self) -> Sandbox:
         """The worker pool, started on first use and closed with the task."""
         if self._sandbox is None:
-            self._sandbox = Sandbox(workers=self.workers, python=self.python)
+            data_dir = getattr(self, "data_dir", None)  # hidden from programs: answer key
+            self._sandbox = Sandbox(workers=self.workers, python=self.python,
+                                    hide=[data_dir] if data_dir else [])
             weakref.finalize(self, self._sandbox.close)
         return self._sandbox
 

@@ -3,9 +3,11 @@
 only if every test passes (skipped tests do not fail it).
 
 The harness, not the child, decides: it lists the test methods itself (from the test
-code's syntax tree) and requires the child's report to name exactly those, with no
-failure, no error and no sign of tampering. A task whose libraries are not installed in
-the sandbox interpreter is reported as ``missing-library``, never as a model failure.
+code's syntax tree) and requires the child's per-test events to show each of them start,
+pass and stop (see harness.grading.unittest_events), with no sign of tampering. A task
+whose libraries are not installed in the sandbox interpreter is reported as
+``missing-library``, and a failure after the program tried to reach the network (which the
+sandbox denies) as ``needs-network``, never as a plain model failure.
 The voting class is what the entry point returned on the inputs the tests call it with.
 """
 
