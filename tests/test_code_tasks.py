@@ -188,3 +188,36 @@ def test_evalplus_lines_grade_like_evalplus(shared_data, code_cache, tmp_path, c
     assert keys[0] == keys[1] == keys[4] != keys[2]
     assert keys[3] is None and keys[5] is None and keys[6] is None  # no outputs: abstain
     assert "SyntaxError" in rows[5]["detail"]["reason"]
+
+
+def test_livecodebench_programs_cannot_fake_their_results():
+    task = build_task("livecodebench", FIXTURES, release="release_v1", workers=2)
+    problems = {p.id: p for p in task.load()}
+    sums, pairs = problems["fx101_a"], problems["9001"]
+    solve = ("n = int(input())\na = list(map(int, input().split()))\n"
+             "print(sum(a))\nprint(max(a))\n")
+    forged_report = ("import os\nfor fd in range(3, 256):\n    try:\n"
+                     "        os.write(fd, b'2\\n{}' + b'13\\n{\"final\": {}}')\n"
+                     "    except OSError:\n        pass\n")
+    stdio = {
+        "correct": solve,
+        "answer written past the captured stdout": solve.replace(
+            "print(sum(a))\nprint(max(a))\n",
+            "import os\nos.write(1, f'{sum(a)}\\n{max(a)}\\n'.encode())\n"),
+        "forged report": forged_report + solve.replace("print(sum(a))", "print(0)"),
+        "exit before printing": "import os\nos._exit(0)\n" + solve,
+    }
+    grades = task.grade(sums, [task.prepare(sums, i, t) for i, t in enumerate(stdio.values())])
+    assert [g.correct for g in grades] == [True, False, False, False], \
+        [(n, g.details) for n, g in zip(stdio, grades, strict=True)]
+    lying = ("class Anything:\n    def __eq__(self, other):\n        return True\n"
+             "    __hash__ = None\n\nclass Solution:\n"
+             "    def pairSum(self, nums, target):\n        return Anything()\n")
+    tuple_subclass = ("class T(list):\n    def __eq__(self, other):\n        return True\n"
+                      "    __hash__ = None\n\nclass Solution:\n"
+                      "    def pairSum(self, nums, target):\n        return T([0, 1])\n")
+    grades = task.grade(pairs, [task.prepare(pairs, 0, lying),
+                                task.prepare(pairs, 1, tuple_subclass),
+                                task.prepare(pairs, 2, forged_report + lying)])
+    assert [g.correct for g in grades] == [False, False, False]
+    task.close()
