@@ -12,21 +12,22 @@ from typing import Any
 
 from harness.grading.sandbox_child import _sbx_wire
 from harness.grading.sandbox_errors import SandboxError
-from harness.grading.sandbox_slot import parse_frame
 from harness.grading.sandbox_types import RunResult
 
-_EVENT_MODES = frozenset({"unittest"})
+_EVENT_MODES = frozenset({"unittest", "call"})
 
 
 def interpret(outcome: RunResult, mode: str) -> RunResult:
-    raw = outcome.result
+    frame = outcome.result
     outcome.result = None
-    if outcome.status:  # timeout / output-limit decided while reading
+    if outcome.status:  # timeout / output-limit / cut, decided while reading
+        seen = [m for m in outcome.events if isinstance(m, dict)]
+        outcome.events = seen[1:] if seen and "setup" in seen[0] else seen
         return outcome
-    frame = parse_frame(raw)
+    outcome.events = []
     if frame is None:
         outcome.status = "crashed"
-        outcome.detail = f"the sandbox slot sent no complete frame ({len(raw)} bytes)"
+        outcome.detail = "the sandbox slot sent no complete result stream"
         return outcome
     header, report = frame
     exit_status = header.get("exit") or {}

@@ -6,7 +6,8 @@ and the job over the control socket, then reads the pipes with caps and a deadli
 zygote forks a confined child per job and, once the child is gone and everything it left
 behind is killed, writes one frame to the result pipe. On the deadline or an output cap
 the harness asks the zygote to kill the job; a zygote that does not answer is killed and
-started afresh for the next job.
+started afresh for the next job. A job may carry a watcher that sees each report
+message as it arrives and may grant the job a last budget of seconds (then it is cut).
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ from typing import Any
 
 from harness.grading.sandbox_child import _sbx_wire
 from harness.grading.sandbox_errors import SandboxError
+from harness.grading.sandbox_stream import ResultStream
 from harness.grading.sandbox_types import Job, RunResult
 
 ZYGOTE = "_sbx_zygote.py"
 SHARED_CAPACITY = 32  # the zygote's LRU of shared inputs (same number in _sbx_zygote)
-_FRAME_MAGIC = b"PRMSBX2 "
 _START_TIMEOUT_S = 120.0
 _KILL_GRACE_S = 10.0
 
@@ -191,7 +192,11 @@ class Zygote:
             finally:
                 for fd in (out_w, err_w, res_w):
                     os.close(fd)
-            outcome = self._collect(job, out_r, err_r, res_r, started)
+            try:
+                outcome = self._collect(job, out_r, err_r, res_r, started)
+            except BaseException:
+                self._kill_job("harness error", None)  # never reuse a slot in doubt
+                raise
         finally:
             for fd in (out_r, err_r, res_r):
                 os.close(fd)
@@ -203,8 +208,10 @@ class Zygote:
         limits = job.limits
         caps = {"stdout": limits.output_bytes, "stderr": limits.output_bytes,
                 "result": limits.result_bytes + (1 << 16)}
-        chunks: dict[str, list[bytes]] = {"stdout": [], "stderr": [], "result": []}
-        sizes = dict.fromkeys(chunks, 0)
+        chunks: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
+        stream = ResultStream()
+        cut_at: float | None = None
+        sizes = dict.fromkeys([*chunks, "result"], 0)
         selector = selectors.DefaultSelector()
         selector.register(out_r, selectors.EVENT_READ, "stdout")
         selector.register(err_r, selectors.EVENT_READ, "stderr")
@@ -221,6 +228,8 @@ class Zygote:
                 now = time.monotonic()
                 if not status and now >= deadline:
                     status = "timeout"
+                if not status and cut_at is not None and now >= cut_at:
+                    status = "cut"
                 if status:
                     break
                 if done and drain_until is None:
@@ -229,7 +238,7 @@ class Zygote:
                 if done and "result" not in streams and (
                         not streams & {"stdout", "stderr"} or now >= (drain_until or now)):
                     break
-                wait = min(deadline - now, 0.5)
+                wait = min(deadline - now, 0.5, (cut_at - now) if cut_at else 0.5)
                 for key, _ in selector.select(timeout=max(wait, 0.001)):
                     name = key.data
                     if name == "control":
@@ -245,7 +254,13 @@ class Zygote:
                     if sizes[name] > caps[name]:
                         status = "output-limit"
                         break
-                    chunks[name].append(data)
+                    if name == "result":
+                        for message in stream.feed(data):
+                            budget = job.watch(message) if job.watch else None
+                            if budget is not None and cut_at is None:
+                                cut_at = time.monotonic() + budget
+                    else:
+                        chunks[name].append(data)
                 while self.inbox.messages:
                     message = self.inbox.messages.popleft()
                     if "started" in message:
@@ -257,8 +272,8 @@ class Zygote:
         if status:
             self._kill_job(status, child_pid)
         return RunResult(status=status, stdout=b"".join(chunks["stdout"]),
-                         stderr=b"".join(chunks["stderr"]),
-                         result=b"".join(chunks["result"]))
+                         stderr=b"".join(chunks["stderr"]), result=stream.finish(),
+                         events=stream.messages_seen)
 
     def _kill_job(self, reason: str, child_pid: int | None) -> None:
         """Have the zygote kill the running job; kill the zygote if it does not answer."""
@@ -275,17 +290,3 @@ class Zygote:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
         self.stop()
-
-
-def parse_frame(raw: bytes) -> tuple[dict[str, Any], bytes] | None:
-    """(header, report) of the zygote's frame, or None when it is missing or cut."""
-    head, sep, rest = raw.partition(b"\n")
-    if not sep or not head.startswith(_FRAME_MAGIC):
-        return None
-    parts = head[len(_FRAME_MAGIC):].split(b" ")
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
-        return None
-    header_len, report_len = int(parts[0]), int(parts[1])
-    if len(rest) != header_len + report_len:
-        return None
-    return json.loads(rest[:header_len]), rest[header_len:]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -40,6 +41,9 @@ class Job:
     #: large JSON texts the payload refers to as ``{"$shared": key}``: each slot receives
     #: and parses one only once while it stays among the slot's recent ones
     shared: dict[str, str] | None = None
+    #: sees every report message as it arrives; a number it returns is a last budget of
+    #: seconds for the job, after which the job is killed (status ``cut``)
+    watch: Callable[[dict[str, Any]], float | None] | None = None
 
 
 @dataclass
@@ -47,9 +51,10 @@ class RunResult:
     """What came back from one run.
 
     ``status``: ok (the program's report is complete), timeout (wall clock),
-    output-limit, crashed (ended without its final report: early exit, signal, rlimit),
-    corrupt (bytes on the report pipe that are not the report). ``events``: the messages
-    the child sent while it ran (unittest mode: one per test event).
+    output-limit, cut (killed when its watcher's budget ran out), crashed (ended without
+    its final report: early exit, signal, rlimit), corrupt (bytes on the report pipe that
+    are not the report). ``events``: the messages the child sent while it ran (unittest
+    mode: one per test event; call mode: outputs as they come, when asked to stream).
     """
 
     status: str

@@ -81,10 +81,42 @@ def _load(payload, channel):
     return fn, None
 
 
-def _run_phase(payload, phase, channel):
+class _Progress:
+    """Outputs sent as they come (``stream`` payloads), so the harness can judge early."""
+
+    def __init__(self, channel, phase_index, enabled):
+        self.channel = channel
+        self.phase = phase_index
+        self.enabled = enabled
+        self.sent = 0
+        self.last = time.monotonic()
+
+    def maybe_send(self, outputs, times, force=False):
+        if not self.enabled or len(outputs) == self.sent:
+            return
+        now = time.monotonic()
+        if not force and len(outputs) - self.sent < _CHUNK and now - self.last < _CHUNK_S:
+            return
+        chunk = outputs[self.sent:]
+        self.channel.event({"progress": self.phase, "start": self.sent,
+                            "outputs_json": json.dumps(chunk, separators=(",", ":"),
+                                                       allow_nan=False),
+                            "times": times[self.sent:self.sent + len(chunk)]})
+        self.sent = len(outputs)
+        self.last = now
+
+
+_CHUNK = 32
+_CHUNK_S = 0.05
+
+
+def _run_phase(payload, phase, channel, phase_index):
     fn, error = _load(payload, channel)
     if error is not None:
+        if payload.get("stream"):
+            channel.event({"progress": phase_index, "load_error": error})
         return {"load_error": error}
+    progress = _Progress(channel, phase_index, payload.get("stream"))
     outputs, times = [], []
     quiet = payload.get("swallow_io", True)
     tuple_to_list = payload.get("tuple_to_list", False)
@@ -104,6 +136,7 @@ def _run_phase(payload, phase, channel):
         except BaseException as exc:
             times.append(time.time() - start)
             outputs.append({"exc": _describe(exc)})
+            progress.maybe_send(outputs, times)
             continue
         times.append(time.time() - start)
         if tuple_to_list and type(out) is tuple:
@@ -112,6 +145,8 @@ def _run_phase(payload, phase, channel):
             outputs.append({"v": encode_output(out)})
         except BaseException as exc:
             outputs.append({"exc": "EncodeError:" + _describe(exc)})
+        progress.maybe_send(outputs, times)
+    progress.maybe_send(outputs, times, force=True)
     # Sent as JSON text: the harness hashes it for the voting key and decodes it at C speed.
     return {"outputs_json": json.dumps(outputs, separators=(",", ":"), allow_nan=False),
             "times": times}
@@ -120,4 +155,5 @@ def _run_phase(payload, phase, channel):
 def run(payload, channel):
     if payload.get("guard") == "evalplus":
         evalplus_guard()
-    return {"phases": [_run_phase(payload, phase, channel) for phase in payload["phases"]]}
+    return {"phases": [_run_phase(payload, phase, channel, index)
+                       for index, phase in enumerate(payload["phases"])]}

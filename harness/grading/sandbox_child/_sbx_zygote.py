@@ -15,7 +15,6 @@ its trusted setup completed. The harness parses the report and decides.
 """
 
 import collections
-import contextlib
 import json
 import os
 import select
@@ -153,22 +152,35 @@ def _serve(control, job, payload, fds, spec, private_fs, slot_report):
     for fd in (stdout_w, stderr_w, report_w):
         os.close(fd)
     control.send({"started": pid})
-    report, status, killed = _watch(control, pid, report_r, job["limits"]["result_bytes"])
+    relay = Relay(result_w)
+    status, killed = _watch(control, pid, report_r, job["limits"]["result_bytes"], relay)
     os.close(report_r)
     _sbx_job.kill_leftovers(spec.get("uid"))
-    header = json.dumps({"exit": status, "killed": killed}).encode()
-    frame = (b"PRMSBX2 " + str(len(header)).encode() + b" " + str(len(report)).encode()
-             + b"\n" + header + report)
-    with contextlib.suppress(OSError):  # the harness stopped listening (timeout)
-        _sbx_wire.write_all(result_w, frame)
+    relay.record(b"H", json.dumps({"exit": status, "killed": killed}).encode())
     os.close(result_w)
     control.send({"done": True})
 
 
-def _watch(control, pid, report_r, cap):
-    """The child's report until it exits (or the harness asks to kill it)."""
+class Relay:
+    """The result pipe: report bytes as records, as they come."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.open = True
+
+    def record(self, kind, data):
+        if not self.open:
+            return
+        try:
+            _sbx_wire.write_all(self.fd, kind + str(len(data)).encode() + b"\n" + data)
+        except OSError:  # the harness stopped listening (timeout): nothing to deliver
+            self.open = False
+
+
+def _watch(control, pid, report_r, cap, relay):
+    """Relay the child's report until it exits (or the harness asks to kill it)."""
     pidfd = os.pidfd_open(pid)
-    chunks, size = [], 0
+    size = 0
     status = None
     killed = None
     watched = [report_r, pidfd, control.sock.fileno()]
@@ -182,7 +194,7 @@ def _watch(control, pid, report_r, cap):
                 killed = killed or "report-limit"
                 _sbx_job.kill_job(pid, None)
             else:
-                chunks.append(data)
+                relay.record(b"R", data)
                 size += len(data)
         if control.sock.fileno() in ready:
             message = control.read_message()
@@ -199,11 +211,11 @@ def _watch(control, pid, report_r, cap):
                 data = os.read(report_r, 1 << 16)
                 if not data:
                     break
-                chunks.append(data)
+                relay.record(b"R", data)
                 size += len(data)
         except BlockingIOError:
             pass
-    return b"".join(chunks), status, killed
+    return status, killed
 
 
 def _exit_status(raw):
