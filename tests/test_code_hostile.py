@@ -259,3 +259,35 @@ def test_unittest_tampering_never_passes(bigcodebench):
     assert not grades[-3].correct and "sys.exit" in grades[-3].details["tampered"]
     assert not grades[-2].correct and grades[-2].details["status"] == "fail"
     assert grades[-1].correct, grades[-1].details
+
+
+NETWORK_REFERENCE = ("import urllib.request\n"
+                     "def task_func(*args, **kwargs):\n"
+                     "    return urllib.request.urlopen('http://example.com/', timeout=5).read()\n")
+
+
+def test_programs_that_need_the_network_are_told_apart(bigcodebench):
+    """A failure after the program tried to reach the network (the sandbox has none) is
+    ``needs-network``; tasks check leaves such references out of its pass rate."""
+    from harness.calibration import check_references
+
+    task, problem = bigcodebench
+    reference = task.reference_completions(problem)[0]
+    wrong = reference.replace("return dict(count_dict)", "return {}")
+    grades = task.grade(problem, [task.prepare(problem, 0, NETWORK_REFERENCE),
+                                  task.prepare(problem, 1, wrong)])
+    assert not grades[0].correct and grades[0].details["status"] == "needs-network"
+    assert any("example.com" in a for a in grades[0].details["network_attempts"])
+    assert grades[1].details["status"] == "fail" and "network_attempts" not in grades[1].details
+
+    class NetworkReferences(type(task)):  # the same task, one reference needing the network
+        def reference_completions(self, p):
+            return [NETWORK_REFERENCE] if p.id == problem.id else super().reference_completions(p)
+
+    checked = NetworkReferences(task.data_dir, workers=2, timeout=20)
+    problems = {p.id: p for p in checked.load()}
+    result = check_references(checked, [problems[problem.id], problems["BigCodeBench/5"]],
+                              "network")
+    checked.close()
+    assert result["n"] == 1 and result["passed"] == 1 and result["pass_rate"] == 1.0
+    assert [t["problem_id"] for t in result["needs_network_tasks"]] == [problem.id]

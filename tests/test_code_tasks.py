@@ -221,3 +221,21 @@ def test_livecodebench_programs_cannot_fake_their_results():
                                 task.prepare(pairs, 2, forged_report + lying)])
     assert [g.correct for g in grades] == [False, False, False]
     task.close()
+
+
+def test_a_verdict_close_to_its_time_limit_is_flagged(shared_data, code_cache):
+    task = build_task("humanevalplus", shared_data, workers=1)
+    problem = {p.id: p for p in task.load()}["HumanEval/53"]
+    slow_once = ("def add(x: int, y: int):\n    import time\n"
+                 "    if not hasattr(add, 'slept'):\n        add.slept = True\n"
+                 "        time.sleep(0.85)\n    return x + y\n")
+    fast = "def add(x: int, y: int):\n    return x + y\n"
+    slow, quick = task.grade(problem, [task.prepare(problem, 0, slow_once),
+                                       task.prepare(problem, 1, fast)])
+    task.close()
+    assert "timing_borderline" not in quick.details
+    if slow.correct:  # on a loaded machine the 1 s floor may have been crossed instead
+        flag = slow.details["timing_borderline"]
+        assert flag["phase"] == "base" and flag["input"] == 0 and flag["share"] >= 0.8
+    else:
+        assert "time limit exceeded" in slow.details["reason"]
