@@ -299,3 +299,15 @@ def test_a_job_setup_failure_is_a_sandbox_error(sandbox):
     with pytest.raises(SandboxError, match="setup failed"):
         run(sandbox, "print(1)", open_files=1 << 40)  # beyond any kernel's maximum
     assert run(sandbox, "print(2)").stdout == b"2\n"  # the slot goes on
+
+
+def test_a_kill_that_arrives_after_its_job_ended_is_ignored(sandbox):
+    """The harness may ask to kill a job that has just ended (a deadline reached at the
+    same moment): the slot must take the next job as usual."""
+    assert run(sandbox, "print(1)").stdout == b"1\n"
+    for zygote in sandbox._zygotes:
+        if zygote.alive():
+            zygote._send({"kill": "timeout", "uid": zygote.uid})
+    for i in range(4):
+        assert run(sandbox, f"print({i})").stdout == f"{i}\n".encode()
+    assert all(z.alive() for z in sandbox._zygotes if z.proc is not None)

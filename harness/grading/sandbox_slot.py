@@ -269,7 +269,7 @@ class Zygote:
                         done = True
         finally:
             selector.close()
-        if status:
+        if status and not done:  # (a job that ended meanwhile needs no killing)
             self._kill_job(status, child_pid)
         return RunResult(status=status, stdout=b"".join(chunks["stdout"]),
                          stderr=b"".join(chunks["stderr"]), result=stream.finish(),

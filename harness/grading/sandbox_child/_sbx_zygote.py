@@ -132,6 +132,8 @@ def main():
             header = control.read_message()
         except EOFError:
             return 0
+        if "job" not in header:  # a kill that crossed the end of the job it was for
+            continue
         fds = control.take_fds()
         payload = json.loads(control.read_bytes(header["payload_len"]))
         shared.update(control, header.get("blobs", []))
