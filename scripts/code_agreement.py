@@ -5,6 +5,7 @@
     python scripts/code_agreement.py stored bigcodebench-hard --model 7b-base \\
         --python .venv-bigcodebench/bin/python
     python scripts/code_agreement.py evalplus --per-problem 2 --seed 0 [--write-fixture F]
+        [--evalplus-python /path/with/evalplus/bin/python] [--python SANDBOX_PYTHON]
 
 ``stored`` compares with the per-sample results stored next to the Qwen2.5-Coder samples in
 the data mirror (graded by evalplus, or by BigCodeBench's evaluator). ``evalplus`` grades a
@@ -175,8 +176,15 @@ def codegen_records(data_dir: Path, per_problem: int, seed: int) -> list[dict[st
     return records
 
 
+def evalplus_version(python: str) -> str:
+    """The version of evalplus installed for ``python``."""
+    return subprocess.run([python, "-c", "import evalplus; print(evalplus.__version__)"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
 def run_evalplus(records: list[dict[str, Any]], data_dir: Path, parallel: int,
-                 workdir: Path) -> tuple[list[dict[str, Any]], float]:
+                 workdir: Path, python: str = sys.executable
+                 ) -> tuple[list[dict[str, Any]], float]:
     """``evalplus.evaluate`` on ``records`` in a subprocess, offline; (rows, wall s)."""
     plus = workdir / "HumanEvalPlus.jsonl"
     with gzip.open(data_dir / "humanevalplus/v0.1.10/HumanEvalPlus.jsonl.gz", "rb") as src:
@@ -189,7 +197,7 @@ def run_evalplus(records: list[dict[str, Any]], data_dir: Path, parallel: int,
     code = ("from evalplus.evaluate import evaluate; "
             f"evaluate('humaneval', samples={str(samples)!r}, parallel={parallel})")
     started = time.monotonic()
-    subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=workdir,
+    subprocess.run([python, "-c", code], env=env, check=True, cwd=workdir,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.monotonic() - started
     results = json.loads((workdir / "samples_eval_results.json").read_text())["eval"]
@@ -202,23 +210,25 @@ def run_evalplus(records: list[dict[str, Any]], data_dir: Path, parallel: int,
     return rows, wall
 
 
-def evalplus_agreement(data_dir: Path, per_problem: int, seed: int, workers: int
-                       ) -> dict[str, Any]:
+def evalplus_agreement(data_dir: Path, per_problem: int, seed: int, workers: int,
+                       evalplus_python: str = sys.executable,
+                       python: str | None = None) -> dict[str, Any]:
     records = codegen_records(data_dir, per_problem, seed)
     with tempfile.TemporaryDirectory(prefix="evalplus-agreement-") as tmp:
-        theirs, their_wall = run_evalplus(records, data_dir, workers, Path(tmp))
-    task = build_task("humanevalplus", data_dir, workers=workers)
+        theirs, their_wall = run_evalplus(records, data_dir, workers, Path(tmp),
+                                          evalplus_python)
+    task = build_task("humanevalplus", data_dir, workers=workers, python=python)
     problems = {p.id: p for p in task.load()}
     started = time.monotonic()
     grades = grade_records(task, problems, records)
     our_wall = time.monotonic() - started
     task.close()
-    import evalplus
-
     report = _compare("humanevalplus", records, grades,
                       [_stored_verdict("humanevalplus", r) for r in theirs],
                       [_stored_reason("humanevalplus", r) for r in theirs])
-    report.update(reference=f"evalplus {evalplus.__version__} evaluate (HumanEval+ v0.1.10)",
+    report.update(reference=f"evalplus {evalplus_version(evalplus_python)} evaluate "
+                            "(HumanEval+ v0.1.10)",
+                  sandbox_python=python or sys.executable,
                   pool=CODEGEN_POOL, per_problem=per_problem, seed=seed,
                   wall_s={"ours": round(our_wall, 1), "evalplus": round(their_wall, 1)})
     report["verdicts"] = [{"task_id": r["task_id"], "pool_index": r["pool_index"],
@@ -241,6 +251,10 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--per-problem", type=int, default=2)
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--write-fixture", default=None)
+    ev.add_argument("--evalplus-python", default=sys.executable,
+                    help="an interpreter with evalplus installed (default: this one)")
+    ev.add_argument("--python", default=None,
+                    help="the sandbox interpreter for the harness' runs (default: this one)")
     args = parser.parse_args(argv)
     data_dir = resolve_data_dir(args.data_dir)
     if data_dir is None:
@@ -251,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
                                   **options)
     else:
         report = evalplus_agreement(data_dir, args.per_problem, args.seed,
-                                    args.workers or len(os.sched_getaffinity(0)))
+                                    args.workers or len(os.sched_getaffinity(0)),
+                                    args.evalplus_python, args.python)
         if args.write_fixture:
             Path(args.write_fixture).write_text(json.dumps(
                 {key: report[key] for key in ("reference", "pool", "per_problem", "seed",
