@@ -163,6 +163,9 @@ class CodeTask(Task):
 
     domain: ClassVar = "code"
     check_threshold: ClassVar[float] = 0.99
+    #: modules the benchmark's own evaluator has imported before a program runs (each
+    #: sandbox slot imports them once, when the sandbox interpreter has them)
+    preload: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, workers: Any = None, python: str | None = None) -> None:
         self.workers = int_option("workers", workers) if workers is not None else None
@@ -174,7 +177,8 @@ class CodeTask(Task):
         if self._sandbox is None:
             data_dir = getattr(self, "data_dir", None)  # hidden from programs: answer key
             self._sandbox = Sandbox(workers=self.workers, python=self.python,
-                                    hide=[data_dir] if data_dir else [])
+                                    hide=[data_dir] if data_dir else [],
+                                    preload=self.preload)
             weakref.finalize(self, self._sandbox.close)
         return self._sandbox
 

@@ -45,6 +45,10 @@ class EvalplusTask(CodeTask):
     """A HumanEval+-style task: functions tested on base and plus inputs."""
 
     dataset: ClassVar[str]  # evalplus' dataset name: "humaneval" | "mbpp"
+    # evalplus.evaluate has numpy and pandas imported when it forks a program's process, so
+    # a program importing them under its reliability guard works there (a fresh import of
+    # pandas under the guard fails: it calls the disabled ``open``)
+    preload: ClassVar[tuple[str, ...]] = ("numpy", "pandas")
     versions: ClassVar[dict[str, tuple[str, UrlFile]]]  # version -> (mirror path, release)
     default_version: ClassVar[str]
 

@@ -31,7 +31,6 @@ from harness.grading.sandbox_stream import ResultStream
 from harness.grading.sandbox_types import Job, RunResult
 
 ZYGOTE = "_sbx_zygote.py"
-SHARED_CAPACITY = 32  # the zygote's LRU of shared inputs (same number in _sbx_zygote)
 _START_TIMEOUT_S = 120.0
 _KILL_GRACE_S = 10.0
 
@@ -68,7 +67,6 @@ class Zygote:
         self.sock: socket.socket | None = None
         self.inbox = _Inbox()
         self.isolation: dict[str, Any] = {}
-        self.shared: collections.OrderedDict[str, None] = collections.OrderedDict()
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
@@ -82,7 +80,6 @@ class Zygote:
         theirs.close()
         self.sock = ours
         self.inbox = _Inbox()
-        self.shared.clear()
         self._send(self.hello)
         reply = self._next_message(time.monotonic() + _START_TIMEOUT_S)
         if reply is None or not reply.get("ready"):
@@ -160,18 +157,7 @@ class Zygote:
     # -- one job -----------------------------------------------------------------------
     def _job_message(self, job: Job, spec: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
         payload = (job.payload_json or json.dumps(job.payload, allow_nan=False)).encode()
-        refs = list(job.shared or {})
-        missing = [k for k in refs if k not in self.shared]
-        blobs = [(k, job.shared[k].encode()) for k in missing] if job.shared else []
-        for key in missing:
-            self.shared[key] = None
-        for key in refs:
-            self.shared.move_to_end(key)
-        while len(self.shared) > SHARED_CAPACITY:
-            self.shared.popitem(last=False)
-        header = {"job": spec, "payload_len": len(payload),
-                  "blobs": [[k, len(b)] for k, b in blobs], "refs": refs}
-        return header, payload + b"".join(b for _, b in blobs)
+        return {"job": spec, "payload_len": len(payload)}, payload
 
     def run(self, job: Job, spec: dict[str, Any]) -> RunResult:
         """Run one job; the raw outcome (the frame is parsed by ``sandbox_frame``)."""

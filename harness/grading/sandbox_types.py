@@ -38,9 +38,6 @@ class Job:
     recursion_limit: int = 1000
     #: the payload already rendered as JSON; used instead of ``payload`` when set
     payload_json: str | None = None
-    #: large JSON texts the payload refers to as ``{"$shared": key}``: each slot receives
-    #: and parses one only once while it stays among the slot's recent ones
-    shared: dict[str, str] | None = None
     #: sees every report message as it arrives; a number it returns is a last budget of
     #: seconds for the job, after which the job is killed (status ``cut``)
     watch: Callable[[dict[str, Any]], float | None] | None = None

@@ -14,7 +14,6 @@ has exited and every process it left behind is killed, the zygote writes ONE fra
 its trusted setup completed. The harness parses the report and decides.
 """
 
-import collections
 import json
 import os
 import select
@@ -30,7 +29,6 @@ import _sbx_wire  # noqa: E402
 from _sbx_syscalls import PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, prctl  # noqa: E402
 
 sys.path.remove(_HERE)
-_SHARED_CAPACITY = 32
 _FD_BATCH = 8
 
 
@@ -74,32 +72,6 @@ class Control:
         self.sock.sendall(_sbx_wire.encode(obj))
 
 
-class Shared:
-    """Large inputs sent once and referenced by key (an LRU the harness mirrors)."""
-
-    def __init__(self):
-        self.items = collections.OrderedDict()
-
-    def update(self, control, blobs):
-        for key, size in blobs:
-            self.items[key] = json.loads(control.read_bytes(size))
-
-    def touch(self, keys):
-        for key in keys:
-            self.items.move_to_end(key)
-        while len(self.items) > _SHARED_CAPACITY:
-            self.items.popitem(last=False)
-
-    def resolve(self, obj):
-        if isinstance(obj, dict):
-            if len(obj) == 1 and "$shared" in obj:
-                return self.items[obj["$shared"]]
-            return {k: self.resolve(v) for k, v in obj.items()}
-        if isinstance(obj, list):
-            return [self.resolve(v) for v in obj]
-        return obj
-
-
 def _preload(names):
     loaded = []
     for name in names:
@@ -126,7 +98,6 @@ def main():
         control.send({"error": f"{type(exc).__name__}: {exc}", "isolation": report})
         return 70
     control.send({"ready": True, "isolation": report, "pid": os.getpid()})
-    shared = Shared()
     while True:
         try:
             header = control.read_message()
@@ -136,10 +107,6 @@ def main():
             continue
         fds = control.take_fds()
         payload = json.loads(control.read_bytes(header["payload_len"]))
-        shared.update(control, header.get("blobs", []))
-        shared.touch(header.get("refs", []))
-        if header.get("refs"):
-            payload = shared.resolve(payload)
         _serve(control, header["job"], payload, fds, spec, private_fs, report)
 
 
