@@ -2,11 +2,14 @@
 same parallelism, one run. Prints one JSON line.
 
     python benchmarks/code_grading_bench.py [--per-problem 10] [--seed 0] [--workers N]
+        [--evalplus-python PY] [--python SANDBOX_PY]
 
 The programs are a seeded draw of ``--per-problem`` CodeGen-16B samples per HumanEval task
 (1,640 with the default 10) from the data mirror. Both graders' ground-truth outputs are
 computed first (each caches them), so the timed part is grading only; evalplus runs in a
-subprocess, its wall time includes its start-up. Needs ``pip install evalplus==0.3.1``.
+subprocess, its wall time includes its start-up. Needs evalplus 0.3.1 (``pip install
+evalplus==0.3.1``) in this interpreter or in ``--evalplus-python``; ``--python`` gives both
+graders the same libraries when the programs import some (e.g. pandas).
 """
 
 from __future__ import annotations
@@ -23,13 +26,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from code_agreement import codegen_records, grade_records, run_evalplus
+from code_agreement import codegen_records, evalplus_version, grade_records, run_evalplus
 
 from harness.build import build_task
 from harness.data import resolve_data_dir
 
 
-def warm_evalplus(data_dir: Path, workdir: Path) -> None:
+def warm_evalplus(data_dir: Path, workdir: Path, python: str) -> None:
     """Compute (or load) evalplus' cached ground truth outside the timed run."""
     plus = workdir / "HumanEvalPlus.jsonl"
     with gzip.open(data_dir / "humanevalplus/v0.1.10/HumanEvalPlus.jsonl.gz", "rb") as src:
@@ -38,7 +41,7 @@ def warm_evalplus(data_dir: Path, workdir: Path) -> None:
             "from evalplus.evaluate import get_groundtruth; "
             "get_groundtruth(get_human_eval_plus(), get_human_eval_plus_hash(), [])")
     env = dict(os.environ, HUMANEVAL_OVERRIDE_PATH=str(plus))
-    subprocess.run([sys.executable, "-c", code], env=env, check=True,
+    subprocess.run([python, "-c", code], env=env, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -48,22 +51,26 @@ def main() -> int:
     parser.add_argument("--per-problem", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--evalplus-python", default=sys.executable,
+                        help="an interpreter with evalplus installed (default: this one)")
+    parser.add_argument("--python", default=None,
+                        help="the sandbox interpreter for the harness (default: this one)")
     args = parser.parse_args()
     data_dir = resolve_data_dir(args.data_dir)
     if data_dir is None:
         parser.error("needs the data mirror: --data-dir or PRM_HARNESS_DATA")
-    import evalplus
-
     records = codegen_records(data_dir, args.per_problem, args.seed)
-    task = build_task("humanevalplus", data_dir, workers=args.workers)
+    task = build_task("humanevalplus", data_dir, workers=args.workers, python=args.python)
     problems = {p.id: p for p in task.load()}
     task.grader.expected([task.evalplus_problem(p) for p in problems.values()])
     with tempfile.TemporaryDirectory(prefix="code-bench-") as tmp:
-        warm_evalplus(data_dir, Path(tmp))
-        theirs, their_wall = run_evalplus(records, data_dir, args.workers, Path(tmp))
+        warm_evalplus(data_dir, Path(tmp), args.evalplus_python)
+        theirs, their_wall = run_evalplus(records, data_dir, args.workers, Path(tmp),
+                                          args.evalplus_python)
     started = time.monotonic()
     grades = grade_records(task, problems, records)
     our_wall = time.monotonic() - started
+    sandbox_python = task.sandbox().python
     task.close()
     ours = [g.correct for g in grades]
     reference = [r["base_status"] == "pass" and r["plus_status"] == "pass" for r in theirs]
@@ -81,7 +88,8 @@ def main() -> int:
              "evalplus_status": [t["base_status"], t["plus_status"]]}
             for r, g, t, a, b in zip(records, grades, theirs, ours, reference, strict=True)
             if a != b],
-        "evalplus_version": evalplus.__version__, "python": platform.python_version(),
+        "evalplus_version": evalplus_version(args.evalplus_python),
+        "python": platform.python_version(), "sandbox_python": sandbox_python,
         "cpus": os.cpu_count()}))
     return 0
 

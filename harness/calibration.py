@@ -1,10 +1,15 @@
 """Ground-truth calibration: grade a task's own reference solutions before trusting its grader.
 
 Used by ``prm-harness tasks check`` (the whole task) and by ``run`` (the run's problems, the
-result recorded in the manifest). References whose library is missing on this machine are
-counted apart: the machine's fault, not the reference's. References the task had to
+result recorded in the manifest). References that cannot pass on this machine are counted
+apart, the machine's fault and not the reference's: a library that is missing in the
+sandbox interpreter (``missing-library``), or a failure after the reference tried to reach
+the network, which the sandbox denies (``needs-network``). References the task had to
 synthesise from the gold answer (an AoPS solution without a final answer) verify nothing:
 they are listed under ``synthesised``, not graded, and the pass rate is over the others.
+
+All references are graded in one batch, so the sandbox pool streams them: a slow one holds
+up only its own slot.
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ from harness.interfaces import Task
 from harness.progress import track
 from harness.types import Problem
 
+APART = {"missing-library": "missing", "needs-network": "network_attempts"}
 
-def check_references(task: Task, problems: list[Problem], label: str,
-                     chunk: int = 32) -> dict[str, Any]:
+
+def check_references(task: Task, problems: list[Problem], label: str) -> dict[str, Any]:
     """Grade every reference completion of ``problems``; the pass rate, failures and why."""
     pairs = []
     synthesised = []
@@ -29,18 +35,18 @@ def check_references(task: Task, problems: list[Problem], label: str,
         texts = task.reference_completions(problem)
         pairs.append((problem, [task.prepare(problem, i, t) for i, t in enumerate(texts)]))
     failures: list[dict[str, Any]] = []
-    unavailable: list[dict[str, Any]] = []
+    apart: dict[str, list[dict[str, Any]]] = {status: [] for status in APART}
     statuses: Counter[str] = Counter()
     n_total = n_passed = 0
-    batches = [pairs[i:i + chunk] for i in range(0, len(pairs), chunk)]
-    for batch in track(batches, f"checking {label}", total=len(batches)):
+    for batch in track([pairs], f"checking {label} ({len(pairs)} problems)", total=1):
         for (problem, _), grades in zip(batch, task.grade_batch(batch), strict=True):
             for g in grades:
                 status = str(g.details.get("status", "pass" if g.correct else "fail"))
                 statuses[status] += 1
-                if status == "missing-library":
-                    unavailable.append({"problem_id": problem.id,
-                                        "missing": g.details.get("missing")})
+                if status in APART:
+                    apart[status].append({"problem_id": problem.id,
+                                          "why": g.details.get(APART[status]),
+                                          "reason": str(g.details.get("reason"))[:300]})
                     continue
                 n_total += 1
                 if g.correct:
@@ -55,7 +61,10 @@ def check_references(task: Task, problems: list[Problem], label: str,
             "synthesised": synthesised,
             "threshold": task.check_threshold,
             "statuses": dict(sorted(statuses.items())), "failures": failures,
-            "missing_library": len(unavailable), "missing_library_tasks": unavailable}
+            "missing_library": len(apart["missing-library"]),
+            "missing_library_tasks": apart["missing-library"],
+            "needs_network": len(apart["needs-network"]),
+            "needs_network_tasks": apart["needs-network"]}
 
 
 def below_threshold(result: dict[str, Any]) -> bool:

@@ -80,6 +80,11 @@ class Task(ABC):
             sample_id=sample_id,
         )
 
+    def prepare_record(self, problem: Problem, index: int, record: dict[str, Any],
+                       sample_id: str | None = None) -> Sample:
+        """The Sample for one line of a samples file (KeyError names a missing field)."""
+        return self.prepare(problem, index, self.completion_text(problem, record), sample_id)
+
     def completion_text(self, problem: Problem, record: dict[str, Any]) -> str:
         """The model's text in one line of a samples file (``completion`` by default).
 

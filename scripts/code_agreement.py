@@ -5,6 +5,7 @@
     python scripts/code_agreement.py stored bigcodebench-hard --model 7b-base \\
         --python .venv-bigcodebench/bin/python
     python scripts/code_agreement.py evalplus --per-problem 2 --seed 0 [--write-fixture F]
+        [--evalplus-python /path/with/evalplus/bin/python] [--python SANDBOX_PYTHON]
 
 ``stored`` compares with the per-sample results stored next to the Qwen2.5-Coder samples in
 the data mirror (graded by evalplus, or by BigCodeBench's evaluator). ``evalplus`` grades a
@@ -64,10 +65,9 @@ def grade_records(task: Any, problems: dict[str, Any], records: list[dict[str, A
     order = []
     for record in records:
         problem = problems[record["task_id"]]
-        text = task.completion_text(problem, record)
         samples = by_problem.setdefault(problem.id, [])
         order.append((problem.id, len(samples)))
-        samples.append(task.prepare(problem, len(samples), text))
+        samples.append(task.prepare_record(problem, len(samples), record))
     batch = [(problems[pid], samples) for pid, samples in by_problem.items()]
     graded = dict(zip(by_problem, task.grade_batch(batch), strict=True))
     return [graded[pid][index] for pid, index in order]
@@ -105,25 +105,36 @@ def stored_agreement(task_name: str, model: str, data_dir: Path, python: str | N
 
 def _compare(task_name: str, records: list[dict[str, Any]], grades: list[Any],
              reference: list[bool], reasons: list[Any]) -> dict[str, Any]:
-    excluded, agree, disagreements = [], 0, []
+    excluded, agree, disagreements, timing = [], 0, [], []
     for record, grade, ref, why in zip(records, grades, reference, reasons, strict=True):
         if grade.details.get("status") == "missing-library":
             excluded.append({"task_id": record["task_id"], "missing": grade.details["missing"],
                              "reference_verdict": ref})
             continue
+        borderline = grade.details.get("timing_borderline")
+        if borderline:
+            timing.append({"task_id": record["task_id"], "ours": grade.correct,
+                           "reference": ref, **borderline})
         if grade.correct == ref:
             agree += 1
         else:
             disagreements.append({"task_id": record["task_id"], "ours": grade.correct,
                                   "reference": ref,
                                   "our_reason": str(grade.details.get("reason"))[:300],
-                                  "reference_reason": why})
+                                  "reference_reason": why,
+                                  "timing_borderline": bool(borderline)})
     compared = agree + len(disagreements)
+    split = [d for d in disagreements if d["timing_borderline"]]
     return {"task": task_name, "n": len(records), "compared": compared, "agree": agree,
             "agreement": round(agree / compared, 4) if compared else None,
             "ours_pass": sum(g.correct for g in grades),
             "reference_pass": sum(reference), "missing_library": len(excluded),
-            "missing_library_tasks": excluded, "disagreements": disagreements}
+            "missing_library_tasks": excluded,
+            "disagreements": [d for d in disagreements if not d["timing_borderline"]],
+            "timing_borderline_disagreements": split,
+            "timing_borderline_verdicts": timing,
+            "needs_network": sorted({r["task_id"] for r, g in zip(records, grades, strict=True)
+                                     if g.details.get("status") == "needs-network"})}
 
 
 def _is_line_subsequence(short: str, long: str) -> bool:
@@ -165,8 +176,15 @@ def codegen_records(data_dir: Path, per_problem: int, seed: int) -> list[dict[st
     return records
 
 
+def evalplus_version(python: str) -> str:
+    """The version of evalplus installed for ``python``."""
+    return subprocess.run([python, "-c", "import evalplus; print(evalplus.__version__)"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
 def run_evalplus(records: list[dict[str, Any]], data_dir: Path, parallel: int,
-                 workdir: Path) -> tuple[list[dict[str, Any]], float]:
+                 workdir: Path, python: str = sys.executable
+                 ) -> tuple[list[dict[str, Any]], float]:
     """``evalplus.evaluate`` on ``records`` in a subprocess, offline; (rows, wall s)."""
     plus = workdir / "HumanEvalPlus.jsonl"
     with gzip.open(data_dir / "humanevalplus/v0.1.10/HumanEvalPlus.jsonl.gz", "rb") as src:
@@ -179,7 +197,7 @@ def run_evalplus(records: list[dict[str, Any]], data_dir: Path, parallel: int,
     code = ("from evalplus.evaluate import evaluate; "
             f"evaluate('humaneval', samples={str(samples)!r}, parallel={parallel})")
     started = time.monotonic()
-    subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=workdir,
+    subprocess.run([python, "-c", code], env=env, check=True, cwd=workdir,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.monotonic() - started
     results = json.loads((workdir / "samples_eval_results.json").read_text())["eval"]
@@ -192,23 +210,25 @@ def run_evalplus(records: list[dict[str, Any]], data_dir: Path, parallel: int,
     return rows, wall
 
 
-def evalplus_agreement(data_dir: Path, per_problem: int, seed: int, workers: int
-                       ) -> dict[str, Any]:
+def evalplus_agreement(data_dir: Path, per_problem: int, seed: int, workers: int,
+                       evalplus_python: str = sys.executable,
+                       python: str | None = None) -> dict[str, Any]:
     records = codegen_records(data_dir, per_problem, seed)
     with tempfile.TemporaryDirectory(prefix="evalplus-agreement-") as tmp:
-        theirs, their_wall = run_evalplus(records, data_dir, workers, Path(tmp))
-    task = build_task("humanevalplus", data_dir, workers=workers)
+        theirs, their_wall = run_evalplus(records, data_dir, workers, Path(tmp),
+                                          evalplus_python)
+    task = build_task("humanevalplus", data_dir, workers=workers, python=python)
     problems = {p.id: p for p in task.load()}
     started = time.monotonic()
     grades = grade_records(task, problems, records)
     our_wall = time.monotonic() - started
     task.close()
-    import evalplus
-
     report = _compare("humanevalplus", records, grades,
                       [_stored_verdict("humanevalplus", r) for r in theirs],
                       [_stored_reason("humanevalplus", r) for r in theirs])
-    report.update(reference=f"evalplus {evalplus.__version__} evaluate (HumanEval+ v0.1.10)",
+    report.update(reference=f"evalplus {evalplus_version(evalplus_python)} evaluate "
+                            "(HumanEval+ v0.1.10)",
+                  sandbox_python=python or sys.executable,
                   pool=CODEGEN_POOL, per_problem=per_problem, seed=seed,
                   wall_s={"ours": round(our_wall, 1), "evalplus": round(their_wall, 1)})
     report["verdicts"] = [{"task_id": r["task_id"], "pool_index": r["pool_index"],
@@ -231,6 +251,10 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--per-problem", type=int, default=2)
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--write-fixture", default=None)
+    ev.add_argument("--evalplus-python", default=sys.executable,
+                    help="an interpreter with evalplus installed (default: this one)")
+    ev.add_argument("--python", default=None,
+                    help="the sandbox interpreter for the harness' runs (default: this one)")
     args = parser.parse_args(argv)
     data_dir = resolve_data_dir(args.data_dir)
     if data_dir is None:
@@ -241,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
                                   **options)
     else:
         report = evalplus_agreement(data_dir, args.per_problem, args.seed,
-                                    args.workers or len(os.sched_getaffinity(0)))
+                                    args.workers or len(os.sched_getaffinity(0)),
+                                    args.evalplus_python, args.python)
         if args.write_fixture:
             Path(args.write_fixture).write_text(json.dumps(
                 {key: report[key] for key in ("reference", "pool", "per_problem", "seed",

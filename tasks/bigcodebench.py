@@ -119,8 +119,9 @@ class BigCodeBenchTask(CodeTask):
     def program(self, problem: Problem, text: str) -> str | None:
         code = find_program(text, self.completion_prefix(problem),
                             problem.metadata["entry_point"])
-        if code is None:
-            return None
+        return None if code is None else self.verbatim_program(problem, code)
+
+    def verbatim_program(self, problem: Problem, code: str) -> str:
         if self.calibrated:
             return self._rows[problem.id]["code_prompt"] + "\n    pass\n" + code
         return code

@@ -32,6 +32,11 @@ def _parse(code: str) -> ast.Module:
 
 
 
+def is_evalplus_style(record: dict[str, Any]) -> bool:
+    """A samples line in evalplus' format: ``task_id`` (no ``problem_id``)."""
+    return "problem_id" not in record and "task_id" in record
+
+
 def fenced_blocks(text: str) -> list[tuple[str, str, int, int]]:
     """(language, code, start, end) of each fenced code block, in order."""
     return [(m.group(1).lower(), m.group(2), m.start(), m.end()) for m in _FENCE.finditer(text)]
@@ -158,6 +163,9 @@ class CodeTask(Task):
 
     domain: ClassVar = "code"
     check_threshold: ClassVar[float] = 0.99
+    #: modules the benchmark's own evaluator has imported before a program runs (each
+    #: sandbox slot imports them once, when the sandbox interpreter has them)
+    preload: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, workers: Any = None, python: str | None = None) -> None:
         self.workers = int_option("workers", workers) if workers is not None else None
@@ -167,7 +175,10 @@ class CodeTask(Task):
     def sandbox(self) -> Sandbox:
         """The worker pool, started on first use and closed with the task."""
         if self._sandbox is None:
-            self._sandbox = Sandbox(workers=self.workers, python=self.python)
+            data_dir = getattr(self, "data_dir", None)  # hidden from programs: answer key
+            self._sandbox = Sandbox(workers=self.workers, python=self.python,
+                                    hide=[data_dir] if data_dir else [],
+                                    preload=self.preload)
             weakref.finalize(self, self._sandbox.close)
         return self._sandbox
 
@@ -201,8 +212,8 @@ class CodeTask(Task):
                       sample_id=sample_id)
 
     def evalplus_solution(self, problem: Problem, record: dict[str, Any]) -> str:
-        """An evalplus-style line's program text: ``solution`` as is, or the prompt
-        followed by ``completion``."""
+        """An evalplus-style line's program, as evalplus runs it: ``solution`` verbatim,
+        or the prompt followed by ``completion`` (no extraction either way)."""
         solution = record.get("solution")
         if isinstance(solution, str):
             return solution
@@ -215,10 +226,24 @@ class CodeTask(Task):
         """What evalplus-style ``completion`` text is appended to."""
         return str(problem.metadata.get("prompt", ""))
 
+    def verbatim_program(self, problem: Problem, code: str) -> str:
+        """The program run for code given as is (evalplus-style lines)."""
+        return code
+
     def completion_text(self, problem: Problem, record: dict[str, Any]) -> str:
-        if "problem_id" not in record and "task_id" in record:
+        if is_evalplus_style(record):
             return self.evalplus_solution(problem, record)
         return super().completion_text(problem, record)
+
+    def prepare_record(self, problem: Problem, index: int, record: dict[str, Any],
+                       sample_id: str | None = None) -> Sample:
+        """An evalplus-style line runs verbatim; any other line goes through ``program``."""
+        if not is_evalplus_style(record):
+            return super().prepare_record(problem, index, record, sample_id)
+        code = self.evalplus_solution(problem, record)
+        return Sample(problem_id=problem.id, index=index, text=code,
+                      steps=self.split_steps(code),
+                      program=self.verbatim_program(problem, code), sample_id=sample_id)
 
     # -- grading -----------------------------------------------------------------
     @abstractmethod

@@ -45,13 +45,17 @@ class EvalplusTask(CodeTask):
     """A HumanEval+-style task: functions tested on base and plus inputs."""
 
     dataset: ClassVar[str]  # evalplus' dataset name: "humaneval" | "mbpp"
+    # evalplus.evaluate has numpy and pandas imported when it forks a program's process, so
+    # a program importing them under its reliability guard works there (a fresh import of
+    # pandas under the guard fails: it calls the disabled ``open``)
+    preload: ClassVar[tuple[str, ...]] = ("numpy", "pandas")
     versions: ClassVar[dict[str, tuple[str, UrlFile]]]  # version -> (mirror path, release)
     default_version: ClassVar[str]
 
     def __init__(self, data_dir: Path | None = None, version: str | None = None,
                  workers: Any = None, python: str | None = None,
                  min_time_limit: Any = 1.0, gt_time_limit_factor: Any = 4.0,
-                 timeout_per_task: Any = 60.0) -> None:
+                 timeout_per_task: Any = 60.0, vote_budget_s: Any = 1.0) -> None:
         super().__init__(workers=workers, python=python)
         self.version = version or self.default_version
         if self.version not in self.versions:
@@ -61,7 +65,8 @@ class EvalplusTask(CodeTask):
         self.grader = EvalplusGrader(
             self.sandbox, min_time_limit=float_option("min_time_limit", min_time_limit),
             gt_time_limit_factor=float_option("gt_time_limit_factor", gt_time_limit_factor),
-            timeout_per_task=float_option("timeout_per_task", timeout_per_task))
+            timeout_per_task=float_option("timeout_per_task", timeout_per_task),
+            vote_budget_s=float_option("vote_budget_s", vote_budget_s))
         self._problems: dict[str, EvalplusProblem] = {}
         self._provenance: dict[str, Any] = {}
 

@@ -169,15 +169,73 @@ def test_evalplus_lines_grade_like_evalplus(shared_data, code_cache, tmp_path, c
         {"task_id": "HumanEval/53", "completion": "    return x +\n"},
         {"problem_id": "HumanEval/53", "completion": "```python\ndef add(x, y):\n"
                                                      "    return x + y\n```"},
+        # evalplus runs these verbatim: no code-block extraction, so they fail to load
+        {"task_id": "HumanEval/53", "solution": "```python\n" + prompt + "    return x + y\n```"},
+        {"task_id": "HumanEval/53", "completion": "```python\n    return x + y\n```"},
+        # and the verbatim text is what runs: a later definition wins, as in evalplus
+        {"task_id": "HumanEval/53", "solution": prompt + "    return x + y\n\n"
+                                                 "def add(x, y):\n    return 0\n"},
     ])
     out = tmp_path / "graded.jsonl"
     status, stdout, _ = run_cli(["grade", "humanevalplus", samples, "--out", out,
                                  "--data-dir", shared_data, "--option", "workers=2"], capsys)
     assert status == 0
     summary = json.loads(stdout.strip().splitlines()[-1])
-    assert summary["n_samples"] == 5 and summary["n_correct"] == 3
+    assert summary["n_samples"] == 8 and summary["n_correct"] == 3
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [r["correct"] for r in rows] == [True, True, False, False, True]
+    assert [r["correct"] for r in rows] == [True, True, False, False, True, False, False, False]
     keys = [r["vote_key"] for r in rows]
     assert keys[0] == keys[1] == keys[4] != keys[2]
-    assert keys[3] is None  # does not compile: no outputs, abstains
+    assert keys[3] is None and keys[5] is None and keys[6] is None  # no outputs: abstain
+    assert "SyntaxError" in rows[5]["detail"]["reason"]
+
+
+def test_livecodebench_programs_cannot_fake_their_results():
+    task = build_task("livecodebench", FIXTURES, release="release_v1", workers=2)
+    problems = {p.id: p for p in task.load()}
+    sums, pairs = problems["fx101_a"], problems["9001"]
+    solve = ("n = int(input())\na = list(map(int, input().split()))\n"
+             "print(sum(a))\nprint(max(a))\n")
+    forged_report = ("import os\nfor fd in range(3, 256):\n    try:\n"
+                     "        os.write(fd, b'2\\n{}' + b'13\\n{\"final\": {}}')\n"
+                     "    except OSError:\n        pass\n")
+    stdio = {
+        "correct": solve,
+        "answer written past the captured stdout": solve.replace(
+            "print(sum(a))\nprint(max(a))\n",
+            "import os\nos.write(1, f'{sum(a)}\\n{max(a)}\\n'.encode())\n"),
+        "forged report": forged_report + solve.replace("print(sum(a))", "print(0)"),
+        "exit before printing": "import os\nos._exit(0)\n" + solve,
+    }
+    grades = task.grade(sums, [task.prepare(sums, i, t) for i, t in enumerate(stdio.values())])
+    assert [g.correct for g in grades] == [True, False, False, False], \
+        [(n, g.details) for n, g in zip(stdio, grades, strict=True)]
+    lying = ("class Anything:\n    def __eq__(self, other):\n        return True\n"
+             "    __hash__ = None\n\nclass Solution:\n"
+             "    def pairSum(self, nums, target):\n        return Anything()\n")
+    tuple_subclass = ("class T(list):\n    def __eq__(self, other):\n        return True\n"
+                      "    __hash__ = None\n\nclass Solution:\n"
+                      "    def pairSum(self, nums, target):\n        return T([0, 1])\n")
+    grades = task.grade(pairs, [task.prepare(pairs, 0, lying),
+                                task.prepare(pairs, 1, tuple_subclass),
+                                task.prepare(pairs, 2, forged_report + lying)])
+    assert [g.correct for g in grades] == [False, False, False]
+    task.close()
+
+
+def test_a_verdict_close_to_its_time_limit_is_flagged(shared_data, code_cache):
+    task = build_task("humanevalplus", shared_data, workers=1)
+    problem = {p.id: p for p in task.load()}["HumanEval/53"]
+    slow_once = ("def add(x: int, y: int):\n    import time\n"
+                 "    if not hasattr(add, 'slept'):\n        add.slept = True\n"
+                 "        time.sleep(0.85)\n    return x + y\n")
+    fast = "def add(x: int, y: int):\n    return x + y\n"
+    slow, quick = task.grade(problem, [task.prepare(problem, 0, slow_once),
+                                       task.prepare(problem, 1, fast)])
+    task.close()
+    assert "timing_borderline" not in quick.details
+    if slow.correct:  # on a loaded machine the 1 s floor may have been crossed instead
+        flag = slow.details["timing_borderline"]
+        assert flag["phase"] == "base" and flag["input"] == 0 and flag["share"] >= 0.8
+    else:
+        assert "time limit exceeded" in slow.details["reason"]

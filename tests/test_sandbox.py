@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
+import shutil
 import socket
+import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from harness.grading.sandbox import Job, Limits, Sandbox
+from harness.grading.sandbox import CHILD_DIR, Job, Limits, Sandbox, SandboxError
 
 AS_ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not AS_ROOT, reason="uid separation needs root; as an "
@@ -193,6 +199,115 @@ def test_processes_that_escape_the_group_are_killed(sandbox):
 
 
 def test_many_jobs_run_in_parallel_and_in_order(sandbox):
-    jobs = [Job("script", {"program": f"print({i})"}, Limits(wall_s=10)) for i in range(8)]
+    program = ("import time\nstart = time.time()\ntime.sleep(0.8)\n"
+               "print({i}, start, time.time())\n")
+    jobs = [Job("script", {"program": program.format(i=i)}, Limits(wall_s=10))
+            for i in range(6)]
+    started = time.monotonic()
     results = sandbox.run_many(jobs)
-    assert [r.stdout for r in results] == [f"{i}\n".encode() for i in range(8)]
+    wall = time.monotonic() - started
+    rows = [r.stdout.split() for r in results]
+    assert [int(row[0]) for row in rows] == list(range(6))
+    spans = sorted((float(row[1]), float(row[2])) for row in rows)
+    serial = sum(end - begin for begin, end in spans)
+    assert serial >= 6 * 0.8
+    assert wall < 0.75 * serial  # two slots: about half the serial time
+    overlapping = sum(1 for (_, end), (begin, _) in itertools.pairwise(spans) if begin < end)
+    assert overlapping >= 2
+
+
+def _reads(sandbox, paths):
+    program = ("import json, os\nout = {}\n"
+               f"for path in {[str(p) for p in paths]!r}:\n"
+               "    try:\n"
+               "        if os.path.isdir(path):\n"
+               "            out[path] = sorted(os.listdir(path))\n"
+               "        else:\n"
+               "            out[path] = len(open(path, 'rb').read())\n"
+               "    except OSError as exc:\n"
+               "        out[path] = type(exc).__name__\n"
+               "print(json.dumps(out))\n")
+    result = run(sandbox, program)
+    assert result.status == "ok", result.stderr
+    return json.loads(result.stdout)
+
+
+@needs_root
+def test_the_answer_key_is_hidden(shared_data, monkeypatch):
+    """The data mirror and the harness cache (expected outputs) are out of sight."""
+    cache = Path(tempfile.mkdtemp(prefix="prm-cache-", dir="/var/tmp"))
+    try:
+        secret = cache / "evalplus-expected" / "ab" / "abcd.json"
+        secret.parent.mkdir(parents=True)
+        secret.write_text('{"base": "[1, 2, 3]"}')
+        monkeypatch.setenv("PRM_HARNESS_CACHE", str(cache))
+        from harness.grading.cache import store
+        store("probe", "00" * 32, {"x": 1})
+        assert cache.stat().st_mode & 0o777 == 0o700
+        answers = shared_data / "humanevalplus" / "v0.1.10" / "HumanEvalPlus.jsonl.gz"
+        assert answers.is_file()
+        with Sandbox(workers=1) as box:
+            assert str(cache.resolve()) in box.identity()["hidden"]
+            seen = _reads(box, [answers, secret, cache, shared_data, shared_data.parent])
+        assert seen[str(answers)] == "FileNotFoundError"
+        assert seen[str(secret)] == "FileNotFoundError"
+        assert seen[str(cache)] == [] and seen[str(shared_data)] == []
+        assert "data" in seen[str(shared_data.parent)]  # the folder itself stays, empty
+    finally:
+        shutil.rmtree(cache)
+
+
+def test_a_relative_interpreter_path_is_made_absolute(monkeypatch):
+    venv_bin = Path(sys.executable).parent
+    monkeypatch.chdir(venv_bin.parent.parent)
+    relative = os.path.relpath(sys.executable)
+    assert not os.path.isabs(relative)
+    with Sandbox(workers=1, python=relative) as box:
+        assert os.path.isabs(box.python) and box.python == os.path.abspath(relative)
+        result = run(box, "import sys\nprint(sys.prefix)")
+    assert result.status == "ok", result.stderr
+    assert result.stdout.decode().strip() == sys.prefix  # the venv, not its base Python
+
+
+def test_a_harness_under_tmp_still_runs(tmp_path):
+    """The runner code under /tmp (hidden by each job's fresh /tmp) is exposed again."""
+    copy = Path(tempfile.mkdtemp(prefix="harness-copy-", dir="/tmp")) / "sandbox_child"
+    try:
+        shutil.copytree(CHILD_DIR, copy)
+        with Sandbox(workers=1, child_dir=copy) as box:
+            job = Job("call", {"program": "def f(x):\n    return x * 2\n",
+                               "entry": {"name": "f"},
+                               "phases": [{"name": "t", "inputs": [[2]], "time_limits": [5]}]},
+                      Limits(wall_s=10))
+            result = box.run(job)
+        assert result.status == "ok", (result.detail, result.stderr)
+        assert result.result["phases"][0]["outputs_json"] == '[{"v":4}]'
+    finally:
+        shutil.rmtree(copy.parent)
+
+
+def test_a_broken_runner_is_a_sandbox_error_not_a_verdict(tmp_path):
+    copy = tmp_path / "sandbox_child"
+    shutil.copytree(CHILD_DIR, copy)
+    (copy / "_sbx_call.py").unlink()  # as if the runner code could not be imported
+    with Sandbox(workers=1, child_dir=copy) as box, pytest.raises(SandboxError,
+                                                                  match="_sbx_call"):
+        run(box, "print(1)")
+
+
+def test_a_job_setup_failure_is_a_sandbox_error(sandbox):
+    with pytest.raises(SandboxError, match="setup failed"):
+        run(sandbox, "print(1)", open_files=1 << 40)  # beyond any kernel's maximum
+    assert run(sandbox, "print(2)").stdout == b"2\n"  # the slot goes on
+
+
+def test_a_kill_that_arrives_after_its_job_ended_is_ignored(sandbox):
+    """The harness may ask to kill a job that has just ended (a deadline reached at the
+    same moment): the slot must take the next job as usual."""
+    assert run(sandbox, "print(1)").stdout == b"1\n"
+    for zygote in sandbox._zygotes:
+        if zygote.alive():
+            zygote._send({"kill": "timeout", "uid": zygote.uid})
+    for i in range(4):
+        assert run(sandbox, f"print({i})").stdout == f"{i}\n".encode()
+    assert all(z.alive() for z in sandbox._zygotes if z.proc is not None)

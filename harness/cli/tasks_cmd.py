@@ -28,12 +28,11 @@ def list_tasks() -> None:
         click.echo(f"{name}\t{getattr(cls, 'domain', '?')}\t{summary}")
 
 
-def check_task(task_name: str, data_dir: Path | None, options: dict[str, str],
-               chunk: int = 32) -> dict:
+def check_task(task_name: str, data_dir: Path | None, options: dict[str, str]) -> dict:
     """Grade every reference completion, and run the task's grader self-test if it has
     one; returns the summary printed by ``tasks check``."""
     task = build_task(task_name, data_dir, **options)
-    result = check_references(task, task.load(), task_name, chunk)
+    result = check_references(task, task.load(), task_name)
     if result["n"] == 0:
         raise HarnessError(f"task {task_name} has no reference solutions to check")
     self_test = task.grader_self_test()
@@ -53,5 +52,10 @@ def check(task_name: str, data_dir: Path | None, task_options: tuple[str, ...]) 
     self_test = result.get("grader_self_test") or {"passed": True}
     for failure in self_test.get("failures", []):
         click.echo(f"grader self-test failed: {failure['message']}", err=True)
+    for key, what in (("missing_library_tasks", "missing a library"),
+                      ("needs_network_tasks", "need the network (the sandbox has none)")):
+        if result.get(key):
+            ids = [t["problem_id"] for t in result[key]]
+            click.echo(f"not counted, {what}: {', '.join(ids)}", err=True)
     if below_threshold(result) or not self_test["passed"]:
         raise SystemExit(1)

@@ -3,9 +3,11 @@
 only if every test passes (skipped tests do not fail it).
 
 The harness, not the child, decides: it lists the test methods itself (from the test
-code's syntax tree) and requires the child's report to name exactly those, with no
-failure, no error and no sign of tampering. A task whose libraries are not installed in
-the sandbox interpreter is reported as ``missing-library``, never as a model failure.
+code's syntax tree) and requires the child's per-test events to show each of them start,
+pass and stop (see harness.grading.unittest_events), with no sign of tampering. A task
+whose libraries are not installed in the sandbox interpreter is reported as
+``missing-library``, and a failure after the program tried to reach the network (which the
+sandbox denies) as ``needs-network``, never as a plain model failure.
 The voting class is what the entry point returned on the inputs the tests call it with.
 """
 
@@ -20,7 +22,8 @@ from typing import Any
 
 from harness.grading.pool import grade_in_pool
 from harness.grading.sandbox import Job, Limits, RunResult, Sandbox
-from harness.grading.verdict import Verdict, outputs_vote_key
+from harness.grading.unittest_events import Accounting, account
+from harness.grading.verdict import Verdict, outputs_vote_key, timing_borderline
 
 
 def _parse(code: str) -> ast.Module:
@@ -135,40 +138,52 @@ class BigCodeBenchGrader:
                        "entry_point": problem.entry_point}
             return Job("unittest", payload, self._limits())
 
-        return grade_in_pool(items, self._sandbox(), make_job, judge, skip)
+        def judge_run(problem: BigCodeBenchProblem, run: RunResult) -> Verdict:
+            verdict = judge(problem, run)
+            flag = timing_borderline(run.wall_s, self.timeout, scope="suite")
+            if flag is not None:
+                verdict.details["timing_borderline"] = flag
+            return verdict
+
+        return grade_in_pool(items, self._sandbox(), make_job, judge_run, skip)
 
 
 def judge(problem: BigCodeBenchProblem, run: RunResult) -> Verdict:
-    """The verdict on one run, from the harness' own list of tests."""
-    base = {"wall_s": round(run.wall_s, 3)}
+    """The verdict on one run, from the harness' own accounting of the test events."""
+    base: dict[str, Any] = {"wall_s": round(run.wall_s, 3)}
+    report = run.result if run.status == "ok" else {}
+    if report.get("network"):
+        base["network_attempts"] = report["network"][:5]
     if run.status != "ok":
         status = "timeout" if run.status == "timeout" else "fail"
+        running = account(sorted(test_method_names(problem.test)), run.events).running
         return Verdict(False, None, {**base, "status": status, "reason": run.status,
-                                     "detail": run.detail})
-    report = run.result
+                                     "detail": run.detail, "running": running})
     if report.get("status") == "timeout":
         return Verdict(False, None, {**base, "status": "timeout",
                                      "reason": "test suite ran past the time limit"})
-    if report.get("status") != "ran":
-        return Verdict(False, None, {**base, "status": "fail",
-                                     "reason": report.get("error", "did not run")})
-    expected = test_method_names(problem.test)
-    ran = set(report.get("ran", []))
-    problems = {k: v for k, v in report.get("problems", {}).items() if v != "skipped"}
     vote_key = outputs_vote_key([json.dumps(report.get("calls", []), sort_keys=True)])
+    if report.get("status") != "ran":
+        return _failed(base, report.get("error", "did not run"), vote_key)
+    expected = test_method_names(problem.test)
     details: dict[str, Any] = {**base, "tests": len(expected)}
-    if ran != expected:
-        details.update(status="fail", reason="the tests that ran are not the task's tests",
-                       missing=sorted(expected - ran)[:20], extra=sorted(ran - expected)[:20])
-        return Verdict(False, vote_key, details)
-    if report.get("tampered"):
-        details.update(status="fail", reason="test harness tampered with",
-                       tampered=report["tampered"])
-        return Verdict(False, vote_key, details)
-    if problems:
-        first = sorted(problems)[0]
-        details.update(status="fail", reason=f"{first}: {problems[first][-400:]}",
-                       failed=sorted(problems))
-        return Verdict(False, vote_key, details)
+    accounting = account(sorted(expected), run.events)
+    if accounting.passed and report.get("tampered"):
+        accounting = Accounting(False, "test harness tampered with",
+                                tampered=list(report["tampered"]))
+    if not accounting.passed:
+        if accounting.failed:
+            details["failed"] = accounting.failed
+        if accounting.tampered:
+            details["tampered"] = accounting.tampered[:20]
+        return _failed(details, accounting.reason, vote_key)
     details["status"] = "pass"
     return Verdict(True, vote_key, details)
+
+
+
+def _failed(details: dict[str, Any], reason: str, vote_key: str | None) -> Verdict:
+    """A failing verdict; ``needs-network`` when the program tried to reach the network
+    (every such attempt fails in the sandbox, so the failure may be the sandbox's)."""
+    status = "needs-network" if details.get("network_attempts") else "fail"
+    return Verdict(False, vote_key, {**details, "status": status, "reason": reason})

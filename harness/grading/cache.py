@@ -23,6 +23,17 @@ def cache_root() -> Path:
     return Path(chosen).expanduser() if chosen else Path.home() / ".cache" / "prm-harness"
 
 
+def _private_root() -> Path:
+    """The cache root, created 0700 (it holds expected outputs: the answer key). The
+    sandbox also hides it from programs, and as root runs them as other uids."""
+    root = cache_root()
+    if not root.is_dir():
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if root.stat().st_uid == os.getuid():
+        root.chmod(0o700)
+    return root
+
+
 def _path(kind: str, key: str) -> Path:
     return cache_root() / kind / key[:2] / f"{key}.json"
 
@@ -44,4 +55,5 @@ def load(kind: str, key: str) -> Any | None:
 
 
 def store(kind: str, key: str, value: Any) -> None:
+    _private_root()
     write_text(_path(kind, key), json.dumps(value, separators=(",", ":"), allow_nan=False))

@@ -8,7 +8,9 @@ sets it. The child only reports what the program returned; the harness compares.
 
 Unlike evalplus, the program runs on *all* inputs (not stopping at the first failure), so
 its outputs can serve as its voting class: programs with equal outputs on the task's
-inputs vote together; a program that does not load, crashes or times out abstains.
+inputs vote together; a program that does not load, crashes or times out abstains. The
+harness follows the outputs as they stream in (evalplus_early): a failing program still
+running ``vote_budget_s`` after its first failure is stopped and abstains.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from typing import Any
 
 from harness.grading import cache
 from harness.grading.evalplus_compare import MBPP_NOT_NONE, PhaseChecker
+from harness.grading.evalplus_early import EarlyVerdict, replay
 from harness.grading.pool import grade_in_pool
 from harness.grading.sandbox import DRIVER_VERSION, Job, Limits, RunResult, Sandbox
 from harness.grading.sandbox_child._sbx_values import encode, loads
-from harness.grading.verdict import Verdict, outputs_vote_key
+from harness.grading.verdict import Verdict, outputs_vote_key, timing_borderline
 
 PHASES = ("base", "plus")
 
@@ -61,8 +64,9 @@ class EvalplusGrader:
 
     def __init__(self, sandbox: Callable[[], Sandbox], *, min_time_limit: float = 1.0,
                  gt_time_limit_factor: float = 4.0, timeout_per_task: float = 60.0,
-                 memory_bytes: int = 4 << 30) -> None:
+                 memory_bytes: int = 4 << 30, vote_budget_s: float = 1.0) -> None:
         self._sandbox = sandbox
+        self.vote_budget_s = vote_budget_s
         self.min_time_limit = min_time_limit
         self.gt_time_limit_factor = gt_time_limit_factor
         self.timeout_per_task = timeout_per_task
@@ -74,7 +78,7 @@ class EvalplusGrader:
         return {"min_time_limit": self.min_time_limit,
                 "gt_time_limit_factor": self.gt_time_limit_factor,
                 "timeout_per_task": self.timeout_per_task,
-                "memory_bytes": self.memory_bytes}
+                "memory_bytes": self.memory_bytes, "vote_budget_s": self.vote_budget_s}
 
     # -- inputs and expected outputs -------------------------------------------------
     def _inputs(self, problem: EvalplusProblem
@@ -92,11 +96,12 @@ class EvalplusGrader:
                       stack_bytes=self.memory_bytes, processes=8)
 
     def _call_job(self, problem: EvalplusProblem, program: str, limits_by_phase:
-                  dict[str, list[float]], *, guard: bool, wall_s: float) -> Job:
+                  dict[str, list[float]], *, guard: bool, wall_s: float,
+                  stream: bool = False) -> Job:
         _, phase_texts = self._inputs(problem)
         head = {"program": program, "entry": {"name": problem.entry_point},
                 "guard": "evalplus" if guard else None, "swallow_io": True,
-                "filename": "<program>"}
+                "filename": "<program>", "stream": stream}
         parts = ['{"name":' + json.dumps(name) + ',"inputs":' + phase_texts[name] +
                  ',"time_limits":' + json.dumps(limits_by_phase[name]) + "}"
                  for name in PHASES]
@@ -172,14 +177,28 @@ class EvalplusGrader:
         def make_job(problem: EvalplusProblem, program: str) -> Job:
             limits = self.time_limits(expected[problem.task_id])
             wall = sum(min(self.timeout_per_task, sum(limits[n])) + 1 for n in PHASES)
-            return self._call_job(problem, program, limits, guard=True, wall_s=wall + 2)
+            job = self._call_job(problem, program, limits, guard=True, wall_s=wall + 2,
+                                 stream=True)
+            job.watch = self._watcher(problem, expected[problem.task_id])
+            return job
 
         def judge(problem: EvalplusProblem, run: RunResult) -> Verdict:
             return self._judge(problem, expected[problem.task_id], run)
 
         return grade_in_pool(items, self._sandbox(), make_job, judge, skip)
 
+    def _watcher(self, problem: EvalplusProblem, exp: _Expected) -> EarlyVerdict:
+        return EarlyVerdict(problem.dataset, problem.entry_point, problem.atol,
+                            [problem.base_inputs, problem.plus_inputs],
+                            [exp.outputs[n] for n in PHASES], PHASES, self.vote_budget_s)
+
     def _judge(self, problem: EvalplusProblem, exp: _Expected, run: RunResult) -> Verdict:
+        if run.status == "cut":
+            reason = replay(self._watcher(problem, exp), run.events)
+            return Verdict(False, None, {
+                "status": "fail", "reason": reason, "wall_s": round(run.wall_s, 3),
+                "cut": f"still running {self.vote_budget_s} s after its first failure: "
+                       "stopped, abstains from voting"})
         if run.status != "ok":
             return Verdict(False, None, {"status": "timeout" if run.status == "timeout"
                                          else "fail", "reason": run.status,
@@ -207,8 +226,24 @@ class EvalplusGrader:
                 abstain = True
             key_texts.append(phase["outputs_json"])
         details["status"] = "pass" if correct else "fail"
+        borderline = _closest_to_limit(phases, self.time_limits(exp))
+        if borderline is not None:
+            details["timing_borderline"] = borderline
         vote_key = None if abstain else outputs_vote_key(key_texts)
         return Verdict(correct, vote_key, details)
+
+
+def _closest_to_limit(phases: list[dict[str, Any]], limits: dict[str, list[float]]
+                      ) -> dict[str, Any] | None:
+    """The input whose run time came closest to its limit, when within 20% of it."""
+    best: dict[str, Any] | None = None
+    for name, phase in zip(PHASES, phases, strict=True):
+        for index, (used, limit) in enumerate(zip(phase.get("times", []), limits[name],
+                                                   strict=False)):
+            flag = timing_borderline(used, limit, phase=name, input=index)
+            if flag is not None and (best is None or flag["share"] > best["share"]):
+                best = flag
+    return best
 
 
 def _check_phase(problem: EvalplusProblem, inputs: list[Any], expected: list[Any],

@@ -1,8 +1,8 @@
 """Read a samples file for grading: one JSON object a line, model text per problem.
 
-Lines name their problem by ``problem_id`` (or evalplus' ``task_id``); the text comes
-from ``Task.completion_text`` (``completion`` for math; code tasks also read evalplus'
-``solution``). Everything is validated before anything is graded.
+Lines name their problem by ``problem_id`` (or evalplus' ``task_id``); ``Task.prepare_record``
+turns a line into a Sample (``completion`` for math; code tasks also read evalplus-style
+lines, run as evalplus runs them). Everything is validated before anything is graded.
 """
 
 from __future__ import annotations
@@ -40,11 +40,6 @@ def read_samples(
         if problem is None:
             raise InputError(f"unknown problem {problem_id!r} for task {task.name}",
                              path=path, line=line_no, field=id_field)
-        try:
-            text = task.completion_text(problem, record)
-        except KeyError as exc:
-            raise InputError("missing or not a string", path=path, line=line_no,
-                             field=str(exc.args[0])) from None
         sample_id = record.get("sample_id")
         if sample_id is not None:
             if isinstance(sample_id, bool) or not isinstance(sample_id, (int, str)):
@@ -57,8 +52,13 @@ def read_samples(
                                  path=path, line=line_no, field="sample_id")
             seen_ids[key] = line_no
         samples = grouped.setdefault(problem_id, [])
-        samples.append(task.prepare(problem, len(samples), text,
-                                    None if sample_id is None else str(sample_id)))
+        try:
+            sample = task.prepare_record(problem, len(samples), record,
+                                         None if sample_id is None else str(sample_id))
+        except KeyError as exc:
+            raise InputError("missing or not a string", path=path, line=line_no,
+                             field=str(exc.args[0])) from None
+        samples.append(sample)
         records.append(record)
     if not records:
         raise InputError("no samples in file", path=path)

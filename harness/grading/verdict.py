@@ -18,6 +18,19 @@ class Verdict:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+BORDERLINE = 0.8  # a run that used this share of its time limit may flip between runs
+
+
+def timing_borderline(used_s: float, limit_s: float, **where: Any) -> dict[str, Any] | None:
+    """What ``details["timing_borderline"]`` records when ``used_s`` is within 20% of
+    ``limit_s`` (the verdict is then at the mercy of the machine's speed), else None."""
+    share = used_s / limit_s if limit_s > 0 else 0.0
+    if share < BORDERLINE:
+        return None
+    return {**where, "time_s": round(used_s, 3), "limit_s": round(limit_s, 3),
+            "share": round(share, 3)}
+
+
 ROUND_LIMIT = 1 << 20
 _FLOAT_LITERAL = re.compile(r"-?\d+(?:\.\d+(?:[eE][-+]?\d+)?|[eE][-+]?\d+)")
 

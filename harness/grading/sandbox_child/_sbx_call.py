@@ -4,7 +4,12 @@ The child never sees expected outputs; the harness compares. Used for evalplus
 (HumanEval+/MBPP+) and LiveCodeBench functional (LeetCode ``Solution``) tests.
 """
 
+import faulthandler
+import importlib
 import json
+import shutil  # noqa: F401 - imported in the zygote once, changed by the guard per child
+import subprocess  # noqa: F401
+import sys
 import time
 import types
 
@@ -27,10 +32,7 @@ def evalplus_guard():
     """What evalplus' reliability_guard does to the process before running a program: not
     a security measure here (the sandbox is), but part of its semantics (a program that
     calls ``open`` fails under evalplus, so it fails here too)."""
-    import faulthandler
-    import importlib
     import os
-    import sys
 
     faulthandler.disable()
     os.environ["OMP_NUM_THREADS"] = "1"
@@ -46,10 +48,11 @@ def _describe(exc):
     return type(exc).__name__
 
 
-def _load(payload):
+def _load(payload, channel):
     """(callable, None) or (None, error) for the program's entry point."""
     entry = payload["entry"]
     code = payload["program"]
+    channel.ready()
     try:
         with swallow_io():
             if entry.get("namespace") == "module":
@@ -78,10 +81,42 @@ def _load(payload):
     return fn, None
 
 
-def _run_phase(payload, phase):
-    fn, error = _load(payload)
+class _Progress:
+    """Outputs sent as they come (``stream`` payloads), so the harness can judge early."""
+
+    def __init__(self, channel, phase_index, enabled):
+        self.channel = channel
+        self.phase = phase_index
+        self.enabled = enabled
+        self.sent = 0
+        self.last = time.monotonic()
+
+    def maybe_send(self, outputs, times, force=False):
+        if not self.enabled or len(outputs) == self.sent:
+            return
+        now = time.monotonic()
+        if not force and len(outputs) - self.sent < _CHUNK and now - self.last < _CHUNK_S:
+            return
+        chunk = outputs[self.sent:]
+        self.channel.event({"progress": self.phase, "start": self.sent,
+                            "outputs_json": json.dumps(chunk, separators=(",", ":"),
+                                                       allow_nan=False),
+                            "times": times[self.sent:self.sent + len(chunk)]})
+        self.sent = len(outputs)
+        self.last = now
+
+
+_CHUNK = 32
+_CHUNK_S = 0.05
+
+
+def _run_phase(payload, phase, channel, phase_index):
+    fn, error = _load(payload, channel)
     if error is not None:
+        if payload.get("stream"):
+            channel.event({"progress": phase_index, "load_error": error})
         return {"load_error": error}
+    progress = _Progress(channel, phase_index, payload.get("stream"))
     outputs, times = [], []
     quiet = payload.get("swallow_io", True)
     tuple_to_list = payload.get("tuple_to_list", False)
@@ -101,6 +136,7 @@ def _run_phase(payload, phase):
         except BaseException as exc:
             times.append(time.time() - start)
             outputs.append({"exc": _describe(exc)})
+            progress.maybe_send(outputs, times)
             continue
         times.append(time.time() - start)
         if tuple_to_list and type(out) is tuple:
@@ -109,12 +145,15 @@ def _run_phase(payload, phase):
             outputs.append({"v": encode_output(out)})
         except BaseException as exc:
             outputs.append({"exc": "EncodeError:" + _describe(exc)})
+        progress.maybe_send(outputs, times)
+    progress.maybe_send(outputs, times, force=True)
     # Sent as JSON text: the harness hashes it for the voting key and decodes it at C speed.
     return {"outputs_json": json.dumps(outputs, separators=(",", ":"), allow_nan=False),
             "times": times}
 
 
-def run(payload):
+def run(payload, channel):
     if payload.get("guard") == "evalplus":
         evalplus_guard()
-    return {"phases": [_run_phase(payload, phase) for phase in payload["phases"]]}
+    return {"phases": [_run_phase(payload, phase, channel, index)
+                       for index, phase in enumerate(payload["phases"])]}

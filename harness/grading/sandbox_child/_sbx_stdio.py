@@ -51,7 +51,8 @@ def _fake_open(text):
     return lambda *args, **kwargs: io.StringIO(text)
 
 
-def run(payload):
+def run(payload, channel):
+    channel.ready()
     code = wrap_program(payload["program"], payload["preamble"])
     limit = payload["time_limit"]
     module = types.ModuleType("tmp_sol", "")

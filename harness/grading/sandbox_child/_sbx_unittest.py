@@ -1,11 +1,12 @@
 """Unittest mode: BigCodeBench's evaluation of one program against its TestCases class.
 
-The program and the tests are executed together as module ``__test__`` (as BigCodeBench
-does), the suite runs under a time limit, and every test's outcome is reported by name.
-Guards against a program that subverts the run: ``unittest.TestCase`` and ``builtins``
-are snapshot before the program runs and compared after every test (a change is reported
-as tampering), exits and exceptions at load time are failures, and the harness checks the
-reported names against the test methods it found itself.
+The program and the tests run together as module ``__test__`` (as BigCodeBench does),
+the suite under one time limit. Nothing here decides the verdict: every test's start,
+outcome and stop goes to the report pipe as an event, and the harness passes the program
+only if it saw each of the task's tests start, pass and stop, in unittest's order. The
+events say whether they came from unittest's own code (the caller's code object is one
+unittest defined before the program ran), and the report says whether the unittest
+machinery, this module, builtins or the exits were changed (see _sbx_tamper).
 """
 
 import builtins
@@ -15,34 +16,36 @@ import sys
 import time
 import types
 import unittest
+import unittest.case
+import unittest.suite
 
+import _sbx_tamper
 from _sbx_io import TimeLimitExceeded, swallow_io, time_limit
 from _sbx_values import encode
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
+_TestLoader = unittest.TestLoader
+_TestCase = unittest.TestCase
+_getframe = sys._getframe
 
 
-def _snapshot():
-    return {"TestCase": dict(unittest.TestCase.__dict__),
-            "TestResult": dict(unittest.TestResult.__dict__),
-            "builtins": dict(builtins.__dict__)}
+def _genuine_code():
+    """Code objects of unittest's own functions and methods (its callers of a result)."""
+    codes = set()
+    for module in (unittest.case, unittest.suite):
+        for value in list(vars(module).values()):
+            members = vars(value).values() if isinstance(value, type) else [value]
+            for member in members:
+                if isinstance(member, (staticmethod, classmethod)):
+                    member = member.__func__
+                if isinstance(member, types.FunctionType):
+                    codes.add(member.__code__)
+    return frozenset(codes)
 
 
-def _changed(before):
-    after = _snapshot()
-    changed = []
-    for name, items in before.items():
-        now = after[name]
-        keys = set(items) if name == "builtins" else set(items) | set(now)
-        for key in keys:
-            if name == "builtins" and key in ("exit", "quit", "_"):
-                continue
-            if items.get(key, _MISSING) is not now.get(key, _MISSING):
-                changed.append(f"{name}.{key}")
-    return sorted(changed)
-
-
-_MISSING = object()
+_GENUINE = _genuine_code()
+_TESTCASE_CALLABLES = frozenset(name for name in dir(_TestCase)
+                                if callable(getattr(_TestCase, name, None)))
 
 
 def _subprocess_output_swallowed():
@@ -103,20 +106,105 @@ class _Recorder:
         return out
 
 
-class _Result(unittest.TestResult):
-    def __init__(self, before, report):
+def _name(test):
+    if isinstance(test, _TestCase):
+        return test.id().split(".")[-1]
+    return str(test)[:200]  # a class or module fixture's error holder
+
+
+class _Reporter(unittest.TestResult):
+    """Sends every test event to the report pipe as it happens."""
+
+    def __init__(self, emit, check):
         unittest.TestResult.__init__(self)
-        self._before = before
-        self._report = report
+        self._emit = emit
+        self._check = check
+
+    def _send(self, kind, test, err=None):
+        event = {"ev": kind, "t": _name(test)}
+        if _getframe(2).f_code not in _GENUINE:
+            event["forged"] = True
+        if err is not None:
+            try:
+                event["detail"] = self._exc_info_to_string(err, test)[-2000:]
+            except BaseException as exc:
+                event["detail"] = f"<traceback failed: {type(exc).__name__}>"
+        self._emit(event)
+
+    def startTest(self, test):
+        unittest.TestResult.startTest(self, test)
+        self._send("start", test)
 
     def stopTest(self, test):
         unittest.TestResult.stopTest(self, test)
-        changed = _changed(self._before)
-        if changed and "tampered" not in self._report:
-            self._report["tampered"] = {"after": test.id().split(".")[-1], "what": changed[:20]}
+        shadowed = sorted(k for k, v in vars(test).items()
+                          if k in _TESTCASE_CALLABLES and callable(v))
+        changed = self._check()
+        if shadowed or changed:
+            self._emit({"ev": "tampered", "t": _name(test),
+                        "what": ([f"test.{k}" for k in shadowed] + changed)[:20]})
+        self._send("stop", test)
+
+    def addSuccess(self, test):
+        unittest.TestResult.addSuccess(self, test)
+        self._send("ok", test)
+
+    def addFailure(self, test, err):
+        unittest.TestResult.addFailure(self, test, err)
+        self._send("fail", test, err)
+
+    def addError(self, test, err):
+        unittest.TestResult.addError(self, test, err)
+        self._send("error", test, err)
+
+    def addSkip(self, test, reason):
+        unittest.TestResult.addSkip(self, test, reason)
+        self._send("skip", test)
+
+    def addExpectedFailure(self, test, err):
+        unittest.TestResult.addExpectedFailure(self, test, err)
+        self._send("xfail", test)
+
+    def addUnexpectedSuccess(self, test):
+        unittest.TestResult.addUnexpectedSuccess(self, test)
+        self._send("xpass", test)
+
+    def addSubTest(self, test, subtest, err):
+        unittest.TestResult.addSubTest(self, test, subtest, err)
+        if err is not None:
+            self._send("subfail", test, err)
 
 
-def run(payload):
+_LOCAL_HOSTS = ("", "localhost", "::1", "0.0.0.0", "::")
+
+
+def _is_local(host):
+    if host is None:
+        return True
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    host = str(host)
+    return host in _LOCAL_HOSTS or host.startswith("127.")
+
+
+def _record_network(sink):
+    """Record attempts to reach anything but this host's loopback (all fail in the
+    sandbox's network namespace): evidence that a task needs the network."""
+    def hook(event, args):
+        if len(sink) >= 20:
+            return
+        if event == "socket.getaddrinfo":
+            if not _is_local(args[0]):
+                sink.append(f"resolve {args[0]!s:.100}")
+        elif event == "socket.connect":
+            address = args[1]
+            if isinstance(address, tuple) and not _is_local(address[0]):
+                sink.append(f"connect {address[0]!s:.100}:{address[1] if len(address) > 1 else ''}")
+    sys.addaudithook(hook)
+
+
+def _prepare():
+    """BigCodeBench's evaluator's process setup."""
     os.environ["TZ"] = "UTC"
     time.tzset()
     import faulthandler
@@ -131,13 +219,20 @@ def run(payload):
     except ImportError:
         pass
     _subprocess_output_swallowed()
-    before = _snapshot()
-    report = {}
+
+
+def run(payload, channel, _checker=_sbx_tamper.checker, _Loader=_TestLoader):
+    _prepare()
+    final_check = _checker(True)
+    reporter = _Reporter(channel.event, _checker(False))
     module = types.ModuleType("__test__")
     module.__dict__.update({"__builtins__": builtins, "__file__": "__test__.py",
                             "__package__": None, "__doc__": None, "sys": sys, "os": os,
                             "environ": os.environ})
     calls = []
+    network = []
+    _record_network(network)
+    channel.ready()
     try:
         with swallow_io():
             exec(compile(payload["program"], "__test__.py", "exec"), module.__dict__)
@@ -145,40 +240,15 @@ def run(payload):
             entry = payload.get("entry_point")
             if entry and callable(module.__dict__.get(entry)):
                 module.__dict__[entry] = _Recorder(module.__dict__[entry], calls)
-            suite = unittest.TestLoader().loadTestsFromTestCase(module.TestCases)
-            names = _ran_names(suite)
-            result = _Result(before, report)
+            suite = _Loader().loadTestsFromTestCase(module.TestCases)
             with time_limit(payload["timeout"]):
-                suite.run(result)
+                suite.run(reporter)
+        report = {"status": "ran"}
     except TimeLimitExceeded:
-        report["status"] = "timeout"
-        report["calls"] = calls
-        return report
+        report = {"status": "timeout"}
     except BaseException as exc:
-        report["status"] = "error"
-        report["error"] = f"{type(exc).__name__}: {str(exc)[:500]}"
-        report["calls"] = calls
-        return report
-    tests = {}
-    for test, trace in result.failures:
-        tests[test.id().split(".")[-1]] = "failure: " + trace[-2000:]
-    for test, trace in result.errors:
-        tests[test.id().split(".")[-1]] = "error: " + trace[-2000:]
-    for test, _reason in result.skipped:
-        tests.setdefault(test.id().split(".")[-1], "skipped")
-    report.update({"status": "ran", "tests_run": result.testsRun, "problems": tests,
-                   "ran": sorted(names), "calls": calls})
-    changed = _changed(before)
-    if changed and "tampered" not in report:
-        report["tampered"] = {"after": "end", "what": changed[:20]}
+        report = {"status": "error", "error": f"{type(exc).__name__}: {str(exc)[:500]}"}
+    report["calls"] = calls
+    report["network"] = network[:20]
+    report["tampered"] = final_check()[:20]
     return report
-
-
-def _ran_names(suite):
-    names = []
-    for item in suite:
-        if isinstance(item, unittest.TestSuite):
-            names.extend(_ran_names(item))
-        else:
-            names.append(item.id().split(".")[-1])
-    return names

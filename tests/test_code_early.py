@@ -1,0 +1,45 @@
+"""Early verdicts: the harness follows a program's outputs as they stream in; a failing
+program that keeps running past the voting budget is stopped (fail, abstains), a failing
+fast one keeps its voting class, and a passing one is never stopped."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from harness.build import build_task
+
+ADD = "def add(x: int, y: int):\n"
+
+
+@pytest.fixture(scope="module")
+def humaneval(shared_data, code_cache):
+    task = build_task("humanevalplus", shared_data, workers=2, vote_budget_s=0.5)
+    problems = {p.id: p for p in task.load()}
+    yield task, problems["HumanEval/53"]
+    task.close()
+
+
+def test_a_slow_failing_program_is_cut_and_abstains(humaneval):
+    task, problem = humaneval
+    n_inputs = problem.reference["n_base"] + problem.reference["n_plus"]
+    assert n_inputs * 0.02 > 2  # the slow programs would need seconds to finish
+    programs = {
+        "slow, wrong from the start": ADD + "    import time\n    time.sleep(0.02)\n"
+                                            "    return x - y\n",
+        "fast, wrong from the start": ADD + "    return x - y\n",
+        "slow, right": ADD + "    import time\n    time.sleep(0.004)\n    return x + y\n",
+    }
+    started = time.monotonic()
+    grades = task.grade(problem, [task.prepare(problem, i, t)
+                                  for i, t in enumerate(programs.values())])
+    slow_wrong, fast_wrong, slow_right = grades
+    assert not slow_wrong.correct and "cut" in slow_wrong.details
+    assert slow_wrong.details["reason"] == "base: input 0: wrong output"
+    assert slow_wrong.vote_key is None
+    assert slow_wrong.details["wall_s"] < n_inputs * 0.02 / 2
+    assert not fast_wrong.correct and "cut" not in fast_wrong.details
+    assert fast_wrong.vote_key is not None
+    assert slow_right.correct and "cut" not in slow_right.details
+    assert time.monotonic() - started < 60
