@@ -5,7 +5,10 @@ same parallelism, one run. Prints one JSON line.
         [--evalplus-python PY] [--python SANDBOX_PY]
 
 The programs are a seeded draw of ``--per-problem`` CodeGen-16B samples per HumanEval task
-(1,640 with the default 10) from the data mirror. Both graders' ground-truth outputs are
+(1,640 with the default 10) from the data mirror. Ours runs twice: as by default (every
+program on all inputs, so each one that finishes has its voting class) and with
+``vote_budget_s=0`` (stopped at its first failure, as evalplus does; verdicts must be the
+same). Both graders' ground-truth outputs are
 computed first (each caches them), so the timed part is grading only; evalplus runs in a
 subprocess, its wall time includes its start-up. Needs evalplus 0.3.1 (``pip install
 evalplus==0.3.1``) in this interpreter or in ``--evalplus-python``; ``--python`` gives both
@@ -72,6 +75,18 @@ def main() -> int:
     our_wall = time.monotonic() - started
     sandbox_python = task.sandbox().python
     task.close()
+    # the same grading as evalplus does it: stop each program at its first failure (no
+    # voting classes for failing programs)
+    fast = build_task("humanevalplus", data_dir, workers=args.workers, python=args.python,
+                      vote_budget_s=0)
+    fast_problems = {p.id: p for p in fast.load()}
+    fast.grader.expected([fast.evalplus_problem(p) for p in fast_problems.values()])
+    started = time.monotonic()
+    fast_grades = grade_records(fast, fast_problems, records)
+    fast_wall = time.monotonic() - started
+    fast.close()
+    if [g.correct for g in fast_grades] != [g.correct for g in grades]:
+        raise SystemExit("stopping at the first failure changed a verdict")
     ours = [g.correct for g in grades]
     reference = [r["base_status"] == "pass" and r["plus_status"] == "pass" for r in theirs]
     print(json.dumps({
@@ -79,6 +94,9 @@ def main() -> int:
         "per_problem": args.per_problem, "seed": args.seed, "workers": args.workers,
         "ours_wall_s": round(our_wall, 2), "evalplus_wall_s": round(their_wall, 2),
         "ratio_ours_over_evalplus": round(our_wall / their_wall, 3),
+        "ours_voting_classes": sum(g.vote_key is not None for g in grades),
+        "ours_first_failure_wall_s": round(fast_wall, 2),
+        "ratio_first_failure_over_evalplus": round(fast_wall / their_wall, 3),
         "ours_pass": sum(ours), "evalplus_pass": sum(reference),
         "verdict_agreement": round(sum(a == b for a, b in zip(ours, reference, strict=True))
                                    / len(records), 4),

@@ -147,6 +147,19 @@ def float_option(name: str, value: Any) -> float:
     return number
 
 
+def budget_option(name: str, value: Any) -> float | None:
+    """A non-negative number of seconds, or None / "none" for no budget at all."""
+    if value is None or (isinstance(value, str) and value.lower() in ("none", "inf")):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"option {name} must be a number or none, not {value!r}") from None
+    if not number >= 0:
+        raise ConfigError(f"option {name} must be at least 0, not {number}")
+    return number
+
+
 def bool_option(name: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value

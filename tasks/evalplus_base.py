@@ -13,7 +13,7 @@ from harness.errors import ConfigError, InputError
 from harness.grading.evalplus_runner import EvalplusGrader, EvalplusProblem
 from harness.grading.verdict import Verdict
 from harness.store.jsonl import open_text
-from harness.tasks.code_common import CodeTask, find_program, float_option
+from harness.tasks.code_common import CodeTask, budget_option, find_program, float_option
 from harness.types import Message, Problem
 
 _REQUIRED = ("task_id", "prompt", "entry_point", "canonical_solution", "base_input",
@@ -55,7 +55,7 @@ class EvalplusTask(CodeTask):
     def __init__(self, data_dir: Path | None = None, version: str | None = None,
                  workers: Any = None, python: str | None = None,
                  min_time_limit: Any = 1.0, gt_time_limit_factor: Any = 4.0,
-                 timeout_per_task: Any = 60.0, vote_budget_s: Any = 1.0) -> None:
+                 timeout_per_task: Any = 60.0, vote_budget_s: Any = None) -> None:
         super().__init__(workers=workers, python=python)
         self.version = version or self.default_version
         if self.version not in self.versions:
@@ -66,7 +66,7 @@ class EvalplusTask(CodeTask):
             self.sandbox, min_time_limit=float_option("min_time_limit", min_time_limit),
             gt_time_limit_factor=float_option("gt_time_limit_factor", gt_time_limit_factor),
             timeout_per_task=float_option("timeout_per_task", timeout_per_task),
-            vote_budget_s=float_option("vote_budget_s", vote_budget_s))
+            vote_budget_s=budget_option("vote_budget_s", vote_budget_s))
         self._problems: dict[str, EvalplusProblem] = {}
         self._provenance: dict[str, Any] = {}
 

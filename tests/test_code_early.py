@@ -43,3 +43,26 @@ def test_a_slow_failing_program_is_cut_and_abstains(humaneval):
     assert fast_wrong.vote_key is not None
     assert slow_right.correct and "cut" not in slow_right.details
     assert time.monotonic() - started < 60
+
+
+def test_by_default_no_program_is_cut_and_every_finished_one_votes(shared_data, code_cache):
+    """maj@N needs every program's outputs on all inputs: the default never cuts; 0 cuts
+    at the first failure (evalplus' way), with the same verdicts."""
+    programs = [ADD + "    import time\n    time.sleep(0.01)\n    return x - y\n",
+                ADD + "    return x + y\n"]
+    verdicts = {}
+    for budget in (None, 0):
+        task = build_task("humanevalplus", shared_data, workers=2, vote_budget_s=budget)
+        try:
+            problem = next(p for p in task.load() if p.id == "HumanEval/53")
+            grades = task.grade(problem, [task.prepare(problem, i, t)
+                                          for i, t in enumerate(programs)])
+        finally:
+            task.close()
+        verdicts[budget] = [g.correct for g in grades]
+        slow_wrong = grades[0]
+        if budget is None:
+            assert "cut" not in slow_wrong.details and slow_wrong.vote_key is not None
+        else:
+            assert "cut" in slow_wrong.details and slow_wrong.vote_key is None
+    assert verdicts[None] == verdicts[0] == [False, True]

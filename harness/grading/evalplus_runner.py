@@ -9,8 +9,11 @@ sets it. The child only reports what the program returned; the harness compares.
 Unlike evalplus, the program runs on *all* inputs (not stopping at the first failure), so
 its outputs can serve as its voting class: programs with equal outputs on the task's
 inputs vote together; a program that does not load, crashes or times out abstains. The
-harness follows the outputs as they stream in (evalplus_early): a failing program still
-running ``vote_budget_s`` after its first failure is stopped and abstains.
+harness can follow the outputs as they stream in (evalplus_early) and stop a failing
+program once it has run ``vote_budget_s`` past its first failure; it then abstains. The
+default (None) never stops one, so every program that finishes has its full voting
+class and maj@N is exact; ``vote_budget_s=0`` stops at the first failure, as evalplus
+does (pass/fail only, the fastest).
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ class EvalplusGrader:
 
     def __init__(self, sandbox: Callable[[], Sandbox], *, min_time_limit: float = 1.0,
                  gt_time_limit_factor: float = 4.0, timeout_per_task: float = 60.0,
-                 memory_bytes: int = 4 << 30, vote_budget_s: float = 1.0) -> None:
+                 memory_bytes: int = 4 << 30, vote_budget_s: float | None = None) -> None:
         self._sandbox = sandbox
         self.vote_budget_s = vote_budget_s
         self.min_time_limit = min_time_limit
@@ -177,9 +180,11 @@ class EvalplusGrader:
         def make_job(problem: EvalplusProblem, program: str) -> Job:
             limits = self.time_limits(expected[problem.task_id])
             wall = sum(min(self.timeout_per_task, sum(limits[n])) + 1 for n in PHASES)
+            early = self.vote_budget_s is not None
             job = self._call_job(problem, program, limits, guard=True, wall_s=wall + 2,
-                                 stream=True)
-            job.watch = self._watcher(problem, expected[problem.task_id])
+                                 stream=early)
+            if early:
+                job.watch = self._watcher(problem, expected[problem.task_id])
             return job
 
         def judge(problem: EvalplusProblem, run: RunResult) -> Verdict:
@@ -188,6 +193,7 @@ class EvalplusGrader:
         return grade_in_pool(items, self._sandbox(), make_job, judge, skip)
 
     def _watcher(self, problem: EvalplusProblem, exp: _Expected) -> EarlyVerdict:
+        assert self.vote_budget_s is not None
         return EarlyVerdict(problem.dataset, problem.entry_point, problem.atol,
                             [problem.base_inputs, problem.plus_inputs],
                             [exp.outputs[n] for n in PHASES], PHASES, self.vote_budget_s)
