@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from prm_tiny import as_problems_samples, build, make_prm, tiny_root
+from prm_tiny import FAMILY_CASES, as_problems_samples, build, make_prm, tiny_root
 from prm_tiny import samples_from_processbench as draw
 
 from harness.errors import ConfigError, ScoreError
@@ -67,8 +67,7 @@ def test_a_separator_merged_with_the_next_step_is_an_error(root, shared_data, it
         prm.score(*_one(item, steps=["First we add", "then we subtract"]))
 
 
-@pytest.mark.parametrize("case", ["qwen-prm", "step-tag/math-shepherd", "token-classification",
-                                  "value-head", "outcome"])
+@pytest.mark.parametrize("case", sorted(FAMILY_CASES))
 def test_an_input_over_the_length_limit_is_refused_not_truncated(case, root, shared_data,
                                                                  item):
     default = make_prm(case, root, shared_data)
