@@ -91,8 +91,23 @@ def test_hostile_programs_fail_and_the_run_goes_on(humaneval, tmp_path):
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
+    server.settimeout(0.2)
     accepted: list[object] = []
-    threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True).start()
+    listening = threading.Event()
+
+    def accept() -> None:  # records any connection a program makes, until the test ends
+        listening.set()
+        while server.fileno() != -1:
+            try:
+                accepted.append(server.accept())
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    watcher = threading.Thread(target=accept, daemon=True)
+    watcher.start()
+    listening.wait(5)
     corpus = hostile_programs(str(outside), server.getsockname()[1])
     honest = ADD + "    return x + y\n"
     texts = [*corpus.values(), honest]
@@ -100,6 +115,7 @@ def test_hostile_programs_fail_and_the_run_goes_on(humaneval, tmp_path):
     task.grader.timeout_per_task = 5.0  # keep the infinite loops short
     grades = task.grade(problem, samples)
     server.close()
+    watcher.join(5)
     verdicts = {name: g for name, g in zip(corpus, grades, strict=False)}
     for name, grade in verdicts.items():
         assert not grade.correct, name
