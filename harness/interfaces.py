@@ -105,6 +105,17 @@ class Task(ABC):
         """Dataset id, revision and file hashes, for the manifest."""
         return {"task": self.name}
 
+    #: Fields of ``identity()`` that only say how samples are graded.
+    grading_fields: ClassVar[tuple[str, ...]] = ("grading", "grader", "sandbox")
+
+    def generation_identity(self) -> dict[str, Any]:
+        """What decides the samples a policy writes (problems, prompts, step splitting).
+
+        Pools and run names are keyed on this, so a grader fix regrades a stored pool
+        instead of sampling (and paying for) a new one.
+        """
+        return {k: v for k, v in self.identity().items() if k not in self.grading_fields}
+
 
 @dataclass
 class SamplingParams:

@@ -151,9 +151,10 @@ class Runner:
         task = build_task(cfg.task.name, cfg.task.data_dir, **cfg.task.options)
         problems = select_problems(task.load(), cfg.task.problems)
         task_identity = task.identity()
+        generation_identity = task.generation_identity()
         identity = cfg.identity()
         name = cfg.name or (f"{cfg.task.name}__{cfg.policy.name}__"
-                            f"{key_of([identity, task_identity])[:12]}")
+                            f"{key_of([identity, generation_identity])[:12]}")
         run = RunDir.create(self.runs_root, name, identity)
         with run.lock():
             manifest = run.manifest()
@@ -170,7 +171,7 @@ class Runner:
             self._calibrate(run, task, task_identity, problems)
             shards = [problems[i:i + cfg.shard_size]
                       for i in range(0, len(problems), cfg.shard_size)]
-            pool_keys = self._generate(run, task, task_identity, shards)
+            pool_keys = self._generate(run, task, generation_identity, shards)
             self._grade(run, task, task_identity, shards, pool_keys)
             for index in range(len(cfg.prms)):
                 self._score(run, index, shards, pool_keys)
@@ -213,10 +214,10 @@ class Runner:
                extra: dict[str, Any] | None = None) -> None:
         run_stage(run, stage, keys, produce, label, self.log, extra)
 
-    def _generate(self, run: RunDir, task: Task, task_identity: dict,
+    def _generate(self, run: RunDir, task: Task, generation_identity: dict,
                   shards: list[list[Problem]]) -> list[str]:
         cfg = self.config
-        keys = [key_of({"stage": "pool", "v": STAGE_VERSION, "task": task_identity,
+        keys = [key_of({"stage": "pool", "v": STAGE_VERSION, "task": generation_identity,
                         "problems": [p.id for p in shard], "prompt_style": cfg.task.prompt_style,
                         "policy": cfg.policy.model_dump(mode="json", exclude={"label"}),
                         "sampling": cfg.sampling.model_dump(mode="json")})

@@ -71,6 +71,28 @@ def test_second_run_reuses_pool_and_grades_from_cache(tmp_path):
     assert all(os.path.samefile(x, y) for x, y in zip(a, b, strict=True))  # hard links
 
 
+def test_a_grader_upgrade_regrades_the_stored_pool_without_resampling(tmp_path, monkeypatch):
+    """Pools are keyed on what decides the samples, not on how they are graded."""
+    import harness.grading.math_answers as math_answers
+
+    runs = tmp_path / "runs"
+    first = Runner(_config(tmp_path, BASE), runs).execute()  # unnamed: the name is a key
+    pool = {p.name: p.read_bytes() for p in (first.path / "pool").glob("*.jsonl")}
+    old_grades = sorted(p.name for p in (first.path / "grades").glob("*.jsonl"))
+    monkeypatch.setattr(math_answers, "RULES_VERSION", math_answers.RULES_VERSION + 1)
+    second = Runner(_config(tmp_path, BASE), runs).execute()
+    assert second.path == first.path
+    manifest = second.manifest()
+    assert manifest["task_identity"]["grading"]["rules_version"] == \
+        math_answers.RULES_VERSION
+    assert manifest["stages"]["pool"]["shards_reused"] == 3
+    assert manifest["stages"]["grades"]["shards_reused"] == 0
+    assert {p.name: p.read_bytes() for p in (second.path / "pool").glob("*.jsonl")} == pool
+    new_grades = sorted(set(p.name for p in (second.path / "grades").glob("*.jsonl"))
+                        - set(old_grades))
+    assert len(new_grades) == 3
+
+
 def test_manifest_carries_provenance(tmp_path):
     run = Runner(_config(tmp_path, {**BASE, "name": "p"}), tmp_path / "runs").execute()
     manifest = run.manifest()
