@@ -110,6 +110,17 @@ def test_numbers_in_a_base(pool):
     assert grader.grade("\\sqrt{2}", ["52_8"])[0].status == "base"
 
 
+def test_numbers_in_a_base_in_integer_mode(pool):
+    """An answer-choice wrapper is an integer in integer mode, also as a class's
+    representative against a based answer (this raised ValueError before)."""
+    grader = MathGrader(integer_answers=True, pool=pool, timeout_s=2.0)
+    verdicts = grader.grade("7", ["\\textbf{(25)}", "11001_2", "111_2", "11_2"])
+    assert [v.correct for v in verdicts] == [False, False, True, False]
+    assert verdicts[0].vote_key == verdicts[1].vote_key  # 11001_2 is 25
+    assert verdicts[2].status == "base" and verdicts[3].reason == "a different number"
+    assert [v.correct for v in grader.grade("(25)", ["11001_2", "11000_2"])] == [True, False]
+
+
 @pytest.mark.parametrize(("answer", "value", "decimal", "variable"), [
     ("5", Fraction(5), False, None), ("x = 5", Fraction(5), False, "x"),
     ("0.5", Fraction(1, 2), True, None), ("-.25", Fraction(-1, 4), True, None),

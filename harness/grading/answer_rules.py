@@ -27,7 +27,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from harness.grading.base_answers import BasedNumber, based_number, same_based_number
+from harness.grading.base_answers import (
+    BasedNumber,
+    based_equals_integer,
+    based_number,
+    same_based_number,
+)
 from harness.grading.exact_values import Literal, integer_value, literal
 from harness.grading.time_answers import ClockTime, clock_time, same_time
 
@@ -42,7 +47,8 @@ class Facts:
     literal: Literal | None
     clock: ClockTime | None
     based: BasedNumber | None
-    integer: bool
+    #: the integer it writes (with the answer-choice wrapper read in integer mode)
+    integer: int | None
 
     @property
     def has_meridiem(self) -> bool:
@@ -51,7 +57,7 @@ class Facts:
 
 def facts(answer: str, choice_wrapper: bool = False) -> Facts:
     return Facts(answer, literal(answer, choice_wrapper), clock_time(answer),
-                 based_number(answer), integer_value(answer, choice_wrapper) is not None)
+                 based_number(answer), integer_value(answer, choice_wrapper))
 
 
 def _far(a: Fraction, b: Fraction) -> bool:
@@ -96,8 +102,11 @@ def rule_verdict(gold: Facts, answer: Facts) -> Verdict | None:
         return True, "exact", None
     if gold.has_meridiem or answer.has_meridiem:
         return _time_verdict(gold.clock, answer.clock)
-    if gold.based is not None or (answer.based is not None and gold.integer):
-        equal, reason = same_based_number(gold.text, answer.text)
+    if gold.based is not None:
+        equal, reason = same_based_number(gold.based, answer.based, answer.text)
+        return equal, "base", reason
+    if answer.based is not None and gold.integer is not None:
+        equal, reason = based_equals_integer(answer.based, gold.integer)
         return equal, "base", reason
     if answer.based is not None:
         return False, "base", "a number with a base subscript against a gold that is none"

@@ -21,8 +21,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from harness.grading.exact_values import integer_value
-
 _BASED = re.compile(r"([0-9A-Za-z]+)_(?:\{\s*(\d+)\s*\}|(\d+))")
 _PLAIN = re.compile(r"[0-9A-Za-z]+")
 
@@ -53,19 +51,20 @@ def _value(digits: str, base: int) -> int | None:
         return None
 
 
-def same_based_number(gold: str, answer: str) -> tuple[bool, str | None]:
-    """(equal, reason when not) for a gold with a base subscript, or an answer with one
-    against a plain integer gold."""
-    gold_based, answer_based = based_number(gold), based_number(answer)
-    if gold_based is None:  # a plain integer gold: the answer's value in its own base
-        number = integer_value(gold)
-        if answer_based is None or number is None:
-            raise ValueError(f"no base subscript to compare in {gold!r} / {answer!r}")
-        value = _value(answer_based.digits, answer_based.base)
-        if value is None:
-            return False, f"digits not valid in base {answer_based.base}"
-        return value == number, None if value == number else "a different number"
-    base = gold_based.base
+def based_equals_integer(answer: BasedNumber, number: int) -> tuple[bool, str | None]:
+    """(equal, reason when not) for an answer with a base subscript against a plain
+    integer gold: the answer's value in its own base."""
+    value = _value(answer.digits, answer.base)
+    if value is None:
+        return False, f"digits not valid in base {answer.base}"
+    return value == number, None if value == number else "a different number"
+
+
+def same_based_number(gold: BasedNumber, answer_based: BasedNumber | None,
+                      answer: str) -> tuple[bool, str | None]:
+    """(equal, reason when not) for a gold with a base subscript; ``answer_based`` is
+    ``based_number(answer)``."""
+    base = gold.base
     if answer_based is not None and answer_based.base != base:
         return False, f"written in base {answer_based.base}, the gold in base {base}"
     text = answer_based.digits if answer_based is not None else answer.strip()
@@ -74,5 +73,5 @@ def same_based_number(gold: str, answer: str) -> tuple[bool, str | None]:
     value = _value(text, base)
     if value is None:
         return False, f"digits not valid in base {base}"
-    equal = value == _value(gold_based.digits, base)
+    equal = value == _value(gold.digits, base)
     return equal, None if equal else "a different number"
