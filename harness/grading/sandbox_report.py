@@ -1,6 +1,6 @@
-"""Reading one run's frame and report into a RunResult.
+"""Reading one run's result stream into a RunResult.
 
-The zygote's frame says how the job child ended; the report is the child's messages:
+The zygote's header says how the job child ended; the report is the child's messages:
 ``setup`` first (written by trusted code just before the program started), then events
 (unittest mode), then ``final``. A child that ended before ``setup`` failed in the
 sandbox's own setup: that is a SandboxError, never a verdict on the program.
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.grading.sandbox_child import _sbx_wire
 from harness.grading.sandbox_errors import SandboxError
 from harness.grading.sandbox_types import RunResult
 
@@ -29,39 +28,19 @@ def interpret(outcome: RunResult, mode: str) -> RunResult:
         outcome.status = "crashed"
         outcome.detail = "the sandbox slot sent no complete result stream"
         return outcome
-    header, report = frame
-    exit_status = header.get("exit") or {}
+    exit_status = frame.header.get("exit") or {}
     outcome.returncode = exit_status.get("code", -exit_status.get("signal", 0))
-    if header.get("killed") == "report-limit":
+    if frame.header.get("killed") == "report-limit":
         outcome.status = "output-limit"
         outcome.detail = "report larger than the result limit"
         return outcome
-    try:
-        messages = _sbx_wire.split(report)
-    except _sbx_wire.Malformed as exc:
-        messages = _leading_messages(report)
-        _check_setup(messages, outcome, exit_status)
-        outcome.status = "corrupt"
-        outcome.detail = f"stray bytes on the report pipe: {exc}"
-        return outcome
+    messages = frame.messages
     _check_setup(messages, outcome, exit_status)
+    if frame.malformed is not None:
+        outcome.status = "corrupt"
+        outcome.detail = f"stray bytes on the report pipe: {frame.malformed}"
+        return outcome
     return _finish(outcome, messages[1:], mode, exit_status)
-
-
-def _leading_messages(report: bytes) -> list[Any]:
-    """The complete messages before the first malformed one."""
-    out: list[Any] = []
-    pos = 0
-    while True:
-        head, sep, _ = report[pos:pos + 21].partition(b"\n")
-        if not sep or not head.isdigit():
-            return out
-        end = pos + len(head) + 1 + int(head)
-        try:
-            out.extend(_sbx_wire.split(report[pos:end]))
-        except _sbx_wire.Malformed:
-            return out
-        pos = end
 
 
 def _check_setup(messages: list[Any], outcome: RunResult, exit_status: dict[str, Any]) -> None:
