@@ -243,11 +243,6 @@ class CodeTask(Task):
         """The program run for code given as is (evalplus-style lines)."""
         return code
 
-    def completion_text(self, problem: Problem, record: dict[str, Any]) -> str:
-        if is_evalplus_style(record):
-            return self.evalplus_solution(problem, record)
-        return super().completion_text(problem, record)
-
     def prepare_record(self, problem: Problem, index: int, record: dict[str, Any],
                        sample_id: str | None = None) -> Sample:
         """An evalplus-style line runs verbatim; any other line goes through ``program``."""

@@ -156,7 +156,7 @@ def judge(problem: BigCodeBenchProblem, run: RunResult) -> Verdict:
         base["network_attempts"] = report["network"][:5]
     if run.status != "ok":
         status = "timeout" if run.status == "timeout" else "fail"
-        running = account(sorted(test_method_names(problem.test)), run.events).running
+        running = account(test_method_names(problem.test), run.events).running
         return Verdict(False, None, {**base, "status": status, "reason": run.status,
                                      "detail": run.detail, "running": running})
     if report.get("status") == "timeout":
@@ -167,7 +167,7 @@ def judge(problem: BigCodeBenchProblem, run: RunResult) -> Verdict:
         return _failed(base, report.get("error", "did not run"), vote_key)
     expected = test_method_names(problem.test)
     details: dict[str, Any] = {**base, "tests": len(expected)}
-    accounting = account(sorted(expected), run.events)
+    accounting = account(expected, run.events)
     if accounting.passed and report.get("tampered"):
         accounting = Accounting(False, "test harness tampered with",
                                 tampered=list(report["tampered"]))

@@ -4,7 +4,8 @@ A slot's zygote (``sandbox_child/_sbx_zygote.py``) is started once and confines 
 for each job the harness creates stdout, stderr and result pipes, sends their write ends
 and the job over the control socket, then reads the pipes with caps and a deadline. The
 zygote forks a confined child per job and, once the child is gone and everything it left
-behind is killed, writes one frame to the result pipe. On the deadline or an output cap
+behind is killed, relays the child's report and a closing header to the result pipe
+(``sandbox_stream``). On the deadline or an output cap
 the harness asks the zygote to kill the job; a zygote that does not answer is killed and
 started afresh for the next job. A job may carry a watcher that sees each report
 message as it arrives and may grant the job a last budget of seconds (then it is cut).
@@ -66,7 +67,6 @@ class Zygote:
         self.proc: subprocess.Popen[bytes] | None = None
         self.sock: socket.socket | None = None
         self.inbox = _Inbox()
-        self.isolation: dict[str, Any] = {}
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
@@ -87,7 +87,6 @@ class Zygote:
             why = reply.get("error") if reply else "it exited or did not answer"
             raise SandboxError(f"sandbox slot could not start ({self.python}): {why}; "
                                f"stderr: {self._stderr_tail()}")
-        self.isolation = reply.get("isolation", {})
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -160,7 +159,7 @@ class Zygote:
         return {"job": spec, "payload_len": len(payload)}, payload
 
     def run(self, job: Job, spec: dict[str, Any]) -> RunResult:
-        """Run one job; the raw outcome (the frame is parsed by ``sandbox_frame``)."""
+        """Run one job; the raw outcome (its report is read by ``sandbox_report.interpret``)."""
         if not self.alive() or self.sock is None:
             self.start()
         header, tail = self._job_message(job, spec)
@@ -264,7 +263,7 @@ class Zygote:
     def _kill_job(self, reason: str, child_pid: int | None) -> None:
         """Have the zygote kill the running job; kill the zygote if it does not answer."""
         with contextlib.suppress(OSError):
-            self._send({"kill": reason, "uid": self.uid})
+            self._send({"kill": reason})
             deadline = time.monotonic() + _KILL_GRACE_S
             while (message := self._next_message(deadline)) is not None:
                 if message.get("done"):

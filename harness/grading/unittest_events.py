@@ -9,6 +9,7 @@ fixture errors (which fail it), and no event made by code other than unittest's 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,7 @@ class Accounting:
     running: str | None = None  # the test that had started and not stopped
 
 
-def account(expected: list[str], events: list[dict[str, Any]]) -> Accounting:
+def account(expected: Iterable[str], events: list[dict[str, Any]]) -> Accounting:
     """Check ``events`` against the ``expected`` test names (any order given)."""
     order = sorted(expected)
     done: list[str] = []

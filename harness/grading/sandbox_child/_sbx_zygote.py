@@ -8,10 +8,10 @@ subreaper, then serves jobs sent by the harness over the control socket.
 
 For each job it forks a child that confines itself further (_sbx_job) and runs the
 program; the child writes messages to a report pipe only the zygote reads. When the child
-has exited and every process it left behind is killed, the zygote writes ONE frame,
-``PRMSBX2 <header length> <report length>\\n<header><report>``, to the job's result pipe
-(a descriptor the child never holds), the header saying how the child ended and whether
-its trusted setup completed. The harness parses the report and decides.
+has exited and every process it left behind is killed, the zygote writes to the job's
+result pipe (a descriptor the child never holds) the report as ``R<length>\\n<bytes>``
+records, relayed as they came, then one ``H<length>\\n<header>`` record saying how the
+child ended. The harness parses the report (sandbox_stream) and decides.
 """
 
 import json
@@ -97,7 +97,7 @@ def main():
     except Exception as exc:
         control.send({"error": f"{type(exc).__name__}: {exc}", "isolation": report})
         return 70
-    control.send({"ready": True, "isolation": report, "pid": os.getpid()})
+    control.send({"ready": True})
     while True:
         try:
             header = control.read_message()
@@ -122,7 +122,8 @@ def _serve(control, job, payload, fds, spec, private_fs, slot_report):
         os.close(fd)
     control.send({"started": pid})
     relay = Relay(result_w)
-    status, killed = _watch(control, pid, report_r, job["limits"]["result_bytes"], relay)
+    status, killed = _watch(control, pid, report_r, job["limits"]["result_bytes"], relay,
+                           spec.get("uid"))
     os.close(report_r)
     _sbx_job.kill_leftovers(spec.get("uid"))
     relay.record(b"H", json.dumps({"exit": status, "killed": killed}).encode())
@@ -146,7 +147,7 @@ class Relay:
             self.open = False
 
 
-def _watch(control, pid, report_r, cap, relay):
+def _watch(control, pid, report_r, cap, relay, uid):
     """Relay the child's report until it exits (or the harness asks to kill it)."""
     pidfd = os.pidfd_open(pid)
     size = 0
@@ -169,7 +170,7 @@ def _watch(control, pid, report_r, cap, relay):
             message = control.read_message()
             if message.get("kill"):
                 killed = killed or message["kill"]
-                _sbx_job.kill_job(pid, message.get("uid"))
+                _sbx_job.kill_job(pid, uid)
         if pidfd in ready:
             status = _exit_status(os.waitpid(pid, 0)[1])
     os.close(pidfd)
