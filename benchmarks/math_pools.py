@@ -110,9 +110,10 @@ def wrong_answers(gold: str, golds: list[str], n_wrong: int,
     others = [g for g in rng.choice(golds, size=min(len(golds), 2 * n_wrong), replace=False)
               if g != gold]
     pool: list[str] = []
+    gold_spellings = set(spellings(gold))
     for source in (near, others):  # near misses are the common mistakes
         for answer in source:
-            if answer not in pool and answer not in spellings(gold):
+            if answer not in pool and answer not in gold_spellings:
                 pool.append(answer)
     return pool[:max(n_wrong, 1)]
 

@@ -18,7 +18,7 @@ from collections import Counter
 from typing import Any
 
 from harness.interfaces import Task
-from harness.progress import track
+from harness.progress import bar
 from harness.types import Problem
 
 APART = {"missing-library": "missing", "needs-network": "network_attempts"}
@@ -38,23 +38,25 @@ def check_references(task: Task, problems: list[Problem], label: str) -> dict[st
     apart: dict[str, list[dict[str, Any]]] = {status: [] for status in APART}
     statuses: Counter[str] = Counter()
     n_total = n_passed = 0
-    for batch in track([pairs], f"checking {label} ({len(pairs)} problems)", total=1):
-        for (problem, _), grades in zip(batch, task.grade_batch(batch), strict=True):
-            for g in grades:
-                status = str(g.details.get("status", "pass" if g.correct else "fail"))
-                statuses[status] += 1
-                if status in APART:
-                    apart[status].append({"problem_id": problem.id,
-                                          "why": g.details.get(APART[status]),
-                                          "reason": str(g.details.get("reason"))[:300]})
-                    continue
-                n_total += 1
-                if g.correct:
-                    n_passed += 1
-                else:
-                    reason = g.details.get("reason") or g.details.get("error") or g.details
-                    failures.append({"problem_id": problem.id, "sample_index": g.sample_index,
-                                     "reason": reason})
+    with bar(f"checking {label} ({len(pairs)} problems)", total=len(pairs)) as advance:
+        graded = task.grade_batch(pairs)  # one batch: code tasks fill their worker pool
+        advance(len(pairs))
+    for (problem, _), grades in zip(pairs, graded, strict=True):
+        for g in grades:
+            status = str(g.details.get("status", "pass" if g.correct else "fail"))
+            statuses[status] += 1
+            if status in APART:
+                apart[status].append({"problem_id": problem.id,
+                                      "why": g.details.get(APART[status]),
+                                      "reason": str(g.details.get("reason"))[:300]})
+                continue
+            n_total += 1
+            if g.correct:
+                n_passed += 1
+            else:
+                reason = g.details.get("reason") or g.details.get("error") or g.details
+                failures.append({"problem_id": problem.id, "sample_index": g.sample_index,
+                                 "reason": reason})
     return {"n": n_total, "passed": n_passed,
             "pass_rate": n_passed / n_total if n_total else None,
             "pass_rate_over": "verifiable references (synthesised ones excluded)",

@@ -18,7 +18,6 @@ from harness.synthetic.diagnostics import compute_bellman
 
 POLICY = {"error_rate": 0.08, "recovery_rate": 0.3}
 NOISE_LEVELS = (2.5, 5.0)
-BELLMAN_SAMPLES = 300
 
 
 def demo_config(out: Path, n_problems: int = 100, n: int = 64, seed: int = 0,
@@ -49,7 +48,7 @@ def run_demo(out: Path, n_problems: int = 100, n: int = 64, seed: int = 0,
              log: Any = print) -> tuple[RunDir, list[dict[str, Any]]]:
     config = demo_config(out, n_problems, n, seed)
     run = Runner(config, out, log=log).execute()
-    doc = compute_bellman(run, max_samples=BELLMAN_SAMPLES, seed=seed)
+    doc = compute_bellman(run, seed=seed)
     render_report(run, "bellman")
     rows: list[dict[str, Any]] = doc["rows"]
     return run, rows

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import click
 
+from harness.synthetic.diagnostics import DEFAULT_SAMPLES
+
 
 @click.command("bellman")
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--samples", "max_samples", default=300, show_default=True,
+@click.option("--samples", "max_samples", default=DEFAULT_SAMPLES, show_default=True,
               help="Size of the seeded uniform subset of the run's samples to diagnose.")
 @click.option("--seed", default=0, show_default=True, help="Seed of that subset.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as one JSON line.")

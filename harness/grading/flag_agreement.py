@@ -15,8 +15,7 @@ from typing import Any
 from harness.errors import InputError
 from harness.grading.answer_extraction import extract_answer
 from harness.grading.math_answers import MathGrader
-from harness.store.jsonl import read_jsonl
-from harness.tasks.records import check_fields
+from harness.tasks.records import jsonl_records
 
 QWEN_POOL = "samples/qwen2.5-math_math_cot_100/math_cot_100.jsonl"
 FIELDS = {"idx": int, "answer": str, "code": list, "pred": list, "score": list}
@@ -24,8 +23,7 @@ FIELDS = {"idx": int, "answer": str, "code": list, "pred": list, "score": list}
 
 def _rows(path: Path) -> list[dict[str, Any]]:
     rows = []
-    for line, row in read_jsonl(path):
-        check_fields(row, FIELDS, path, line)
+    for line, row in jsonl_records(path, FIELDS):
         n = len(row["code"])
         for name in ("pred", "score"):
             if len(row[name]) != n:

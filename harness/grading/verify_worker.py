@@ -76,38 +76,36 @@ class Verifier:
         self._verify = verify
         self._configs = [LatexExtractionConfig(), ExprExtractionConfig()]
         self.timeout_s = timeout_s
+        #: answer -> [its parse, its fingerprints once asked for], least recent first
         self._cache: OrderedDict[str, list[Any]] = OrderedDict()
-        self._prints: OrderedDict[str, list[Print]] = OrderedDict()
         self._cache_size = cache_size
         signal.signal(signal.SIGALRM, _on_alarm)
 
-    def parsed(self, answer: str) -> list[Any]:
-        hit = self._cache.get(answer)
-        if hit is not None:
+    def _entry(self, answer: str) -> list[Any]:
+        entry = self._cache.get(answer)
+        if entry is not None:
             self._cache.move_to_end(answer)
-            return hit
+            return entry
         if _PLAIN_INTEGER.fullmatch(answer):  # what parse returns for it, without the parser
             value: list[Any] = [self._integer(int(answer)), answer]
         else:
             value = self._parse("\\boxed{" + answer + "}", extraction_config=self._configs,
                                 parsing_timeout=None)
-        self._cache[answer] = value
+        entry = self._cache[answer] = [value, None]
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
-        return value
+        return entry
+
+    def parsed(self, answer: str) -> list[Any]:
+        return self._entry(answer)[0]
 
     def fingerprints(self, answer: str) -> list[Print]:
-        """One fingerprint per parsed candidate (see the module docstring); cached like
-        the parses."""
-        hit = self._prints.get(answer)
-        if hit is not None:
-            self._prints.move_to_end(answer)
-            return hit
-        prints = [_fingerprint(item) for item in self.parsed(answer)]
-        self._prints[answer] = prints
-        if len(self._prints) > self._cache_size:
-            self._prints.popitem(last=False)
-        return prints
+        """One fingerprint per parsed candidate (see the module docstring); cached with
+        the parse."""
+        entry = self._entry(answer)
+        if entry[1] is None:
+            entry[1] = [_fingerprint(item) for item in entry[0]]
+        return entry[1]
 
     def surely_different(self, gold: str, pred: str) -> bool:
         """True when ``verify`` could only answer "different" (see the module docstring)."""
@@ -147,7 +145,6 @@ class Verifier:
 #: "union" (of intervals), "matrix" (shape, element values or None), "symbol" name,
 #: "other" None
 Print = tuple[str, Any]
-_E = 2.718281828459045
 
 
 def _point_value(expr: Any) -> complex | None:
@@ -233,7 +230,7 @@ def _size(fingerprint: Print) -> int | None:
 def _plain_number(fingerprint: Print) -> bool:
     """A value without free symbols that is not e (``verify`` equates e and the symbol e)."""
     kind, data = fingerprint
-    return kind == "val" and not data[1] and abs(data[0] - _E) > 1e-6
+    return kind == "val" and not data[1] and abs(data[0] - math.e) > 1e-6
 
 
 def _pair_different(gold: Print, pred: Print) -> bool:

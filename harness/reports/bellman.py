@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.reports.render import html_page, markdown_table, save_figure, write_csv
+from harness.reports.render import (
+    html_page,
+    markdown_table,
+    percent_cell,
+    save_figure,
+    write_csv,
+)
 from harness.store.atomic import write_text
 from harness.store.rundir import RunDir
 from harness.synthetic.diagnostics import DIAGNOSTICS_FILE
@@ -75,8 +81,8 @@ def render_bellman(diagnostics: dict[str, Any], metrics_doc: dict[str, Any] | No
                  row["n_prefixes"], row["n_samples"]]
         if k is not None:
             cells.append("; ".join(
-                f"{100 * s['value']:.1f} [{100 * s['ci'][0]:.1f}, {100 * s['ci'][1]:.1f}] "
-                f"({s['aggregation']})" for s in selections))
+                f"{percent_cell(s['value'], *s['ci'])} ({s['aggregation']})"
+                for s in selections))
         table.append(cells)
         base = [row["prm"], repr(row["bellman_error"]), repr(row["max"]), row["n_prefixes"],
                 row["n_samples"]]

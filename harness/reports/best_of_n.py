@@ -10,7 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.reports.render import html_page, markdown_table, save_figure, write_csv
+from harness.reports.render import (
+    html_page,
+    markdown_table,
+    percent_cell,
+    save_figure,
+    write_csv,
+)
 from harness.store.atomic import write_text
 from harness.store.rundir import RunDir
 
@@ -35,10 +41,6 @@ def curves(metrics_doc: dict[str, Any]) -> list[dict[str, Any]]:
                         "low": [p["ci"][0] for _, p in points],
                         "high": [p["ci"][1] for _, p in points]})
     return out
-
-
-def _cell(value: float, low: float, high: float) -> str:
-    return f"{100 * value:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
 
 
 class BestOfNReport:
@@ -76,7 +78,7 @@ def render_best_of_n(doc: dict[str, Any], out_dir: Path, title: str) -> list[Pat
         for c in series:
             if k in c["ks"]:
                 i = c["ks"].index(k)
-                row.append(_cell(c["values"][i], c["low"][i], c["high"][i]))
+                row.append(percent_cell(c["values"][i], c["low"][i], c["high"][i]))
             else:
                 row.append("")
         table_rows.append(row)

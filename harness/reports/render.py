@@ -12,6 +12,11 @@ from typing import Any
 from harness.store.atomic import write_bytes, write_text
 
 
+def percent_cell(value: float, low: float, high: float) -> str:
+    """A fraction and its CI as a table cell in percent: ``91.0 [86.0, 95.0]``."""
+    return f"{100 * value:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
+
+
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |",
              "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]

@@ -9,7 +9,7 @@ recompute it (policy parameters, sample subset size and seed, PRM configs), and 
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import asdict
 from typing import Any
 
 from harness.config import RunConfig
@@ -37,11 +37,12 @@ def policy_params(config: RunConfig) -> PolicyParams:
             f"the Bellman error needs exact transition probabilities: only runs of task "
             f"'synthetic-arith' with policy 'sim' have them (this run: task "
             f"{config.task.name!r}, policy {config.policy.name!r})")
-    known = {f.name for f in fields(PolicyParams)}
-    unknown = sorted(set(config.policy.options) - known)
-    if unknown:
-        raise ConfigError(f"policy 'sim' options {unknown} are not simulator parameters")
-    return PolicyParams(**config.policy.options)
+    from harness.build import build_policy
+    from harness.models.policies.sim import SimPolicy
+
+    policy = build_policy("sim", **config.policy.options)
+    assert isinstance(policy, SimPolicy)
+    return policy.params
 
 
 def compute_bellman(run: RunDir, max_samples: int = DEFAULT_SAMPLES,
@@ -69,8 +70,7 @@ def compute_bellman(run: RunDir, max_samples: int = DEFAULT_SAMPLES,
                   "uniform subset of the run's samples; V is the PRM's score of a prefix's "
                   "last step, E runs over the simulated policy's exact next-step "
                   "distribution",
-        "policy": {"name": "sim", **{f.name: getattr(params, f.name)
-                                     for f in fields(PolicyParams)}},
+        "policy": {"name": "sim", **asdict(params)},
         "max_samples": max_samples,
         "seed": seed,
         "prms": [p.model_dump(mode="json") for p in config.prms],
