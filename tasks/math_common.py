@@ -163,7 +163,7 @@ class MathTask(Task):
         (some AoPS solutions end without one), the solution followed by a final-answer line
         built from the gold answer (``reference_is_synthesised``)."""
         solution = problem.metadata.get("solution")
-        if not self.reference_is_synthesised(problem):
+        if solution and not self.reference_is_synthesised(problem):
             return [solution]
         lead = f"{solution.rstrip()}\n\n" if solution else ""
         return [f"{lead}The final answer is $\\boxed{{{problem.reference}}}$."]
