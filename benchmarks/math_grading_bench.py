@@ -44,9 +44,9 @@ import numpy as np
 from math_pools import Pool, build_pools
 
 from harness import metrics as m
-from harness.grading.answer_extraction import extract_answer
-from harness.grading.math_answers import MathGrader, Verdict
-from harness.grading.verify_pool import VerifierPool
+from harness.grading.math.extraction import extract_answer
+from harness.grading.math.grader import MathGrader, Verdict
+from harness.grading.math.verify_workers import VerifierPool
 from harness.store.jsonl import read_jsonl
 
 N_PROBLEMS, N_GRADE, N_POOL = 500, 64, 256

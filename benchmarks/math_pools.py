@@ -26,7 +26,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from harness.grading.exact_values import integer_value
+from harness.grading.math.exact_values import integer_value
 
 _INT = re.compile(r"-?\d+")
 _FRAC = re.compile(r"(-?)\\frac\{(\d+)\}\{(\d+)\}")

@@ -63,7 +63,7 @@ def _fetch_url(pinned: UrlFile) -> ResolvedFile:
     import hashlib
     import urllib.request
 
-    from harness.grading.cache import cache_root
+    from harness.store.cache import cache_root
 
     name = pinned.url.rsplit("/", 1)[-1]
     path = cache_root() / "downloads" / pinned.sha256 / name

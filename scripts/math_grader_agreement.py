@@ -4,7 +4,7 @@ Reads ``samples/qwen2.5-math_math_cot_100/math_cot_100.jsonl`` from the data fol
 (``--data-dir`` or PRM_HARNESS_DATA): 100 MATH test problems x 8 responses, each with the
 flag (``score``) that Qwen's own evaluation gave it. Every response is extracted and graded
 with the harness's rules against the file's own ``answer`` field
-(``harness.grading.flag_agreement``). Prints one JSON line of figures, then one JSON line
+(``harness.grading.math.flag_agreement``). Prints one JSON line of figures, then one JSON line
 per disagreement (problem, response, both answers, both verdicts, our grading status) for
 inspection.
 """
@@ -17,8 +17,8 @@ import os
 import sys
 from pathlib import Path
 
-from harness.grading.flag_agreement import QWEN_POOL, flag_agreement
-from harness.grading.math_answers import MathGrader
+from harness.grading.math.flag_agreement import QWEN_POOL, flag_agreement
+from harness.grading.math.grader import MathGrader
 
 
 def main() -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.data import HubFile, fetch_file
-from harness.grading.exact_values import integer_value
+from harness.grading.math.exact_values import integer_value
 from harness.tasks.math_common import MathTask
 from harness.tasks.records import Place, table_records, unique_id
 from harness.types import Problem

@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 
 from harness.data import HubFile, ResolvedFile, fetch_file
 from harness.errors import ConfigError, InputError
-from harness.grading.bigcodebench_runner import BigCodeBenchGrader, BigCodeBenchProblem
-from harness.grading.verdict import Verdict
+from harness.grading.runners.bigcodebench import BigCodeBenchGrader, BigCodeBenchProblem
+from harness.grading.runners.verdict import Verdict
 from harness.store.jsonl import read_json, read_jsonl
 from harness.tasks.code_common import CodeTask, bool_option, find_program, float_option
 from harness.types import Message, Problem

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from harness.errors import ConfigError, InputError
-from harness.grading.sandbox import Sandbox
-from harness.grading.verdict import Verdict
+from harness.grading.runners.verdict import Verdict
+from harness.grading.sandbox.core import Sandbox
 from harness.interfaces import Task
 from harness.steps import split_blank_lines
 from harness.types import Grade, Problem, Sample

@@ -10,8 +10,8 @@ from typing import Any, ClassVar
 
 from harness.data import UrlFile, fetch_file
 from harness.errors import ConfigError, InputError
-from harness.grading.evalplus_runner import EvalplusGrader, EvalplusProblem
-from harness.grading.verdict import Verdict
+from harness.grading.runners.evalplus import EvalplusGrader, EvalplusProblem
+from harness.grading.runners.verdict import Verdict
 from harness.store.jsonl import open_text
 from harness.tasks.code_common import CodeTask, budget_option, find_program, float_option
 from harness.types import Message, Problem

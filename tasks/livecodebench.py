@@ -3,7 +3,7 @@ stdin/stdout tests (AtCoder, Codeforces) or LeetCode-style functional tests, sel
 release version and contest-date window.
 
 Private tests in the released files are base64(zlib(pickle(json))); they are decoded
-without running pickle (see harness.grading.safe_pickle). The benchmark ships no
+without running pickle (see harness.grading.runners.safe_pickle). The benchmark ships no
 reference solutions, so ``tasks check`` does not apply.
 """
 
@@ -17,13 +17,13 @@ from typing import Any, ClassVar
 
 from harness.data import HubFile, fetch_file
 from harness.errors import ConfigError, InputError
-from harness.grading.livecodebench_runner import (
+from harness.grading.runners.livecodebench import (
     LiveCodeBenchGrader,
     LiveCodeBenchProblem,
     LiveCodeBenchTest,
 )
-from harness.grading.safe_pickle import UnsafePickle, decode_compressed_tests
-from harness.grading.verdict import Verdict
+from harness.grading.runners.safe_pickle import UnsafePickle, decode_compressed_tests
+from harness.grading.runners.verdict import Verdict
 from harness.store.jsonl import loads_strict, read_jsonl
 from harness.tasks.code_common import CodeTask, find_program, float_option
 from harness.types import Message, Problem

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from harness.errors import ConfigError
-from harness.grading.answer_extraction import extract_answer
-from harness.grading.math_answers import MathGrader
-from harness.grading.self_test import run_self_test
+from harness.grading.math.extraction import extract_answer
+from harness.grading.math.grader import MathGrader
+from harness.grading.math.self_test import run_self_test
 from harness.interfaces import Task
 from harness.steps import split_after, split_before, split_blank_lines
 from harness.types import Grade, Message, Problem, Sample

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from harness.data import UrlFile
-from harness.grading.evalplus_inputs import mbpp_inputs
+from harness.grading.runners.evalplus_inputs import mbpp_inputs
 from harness.tasks.evalplus_base import EvalplusTask
 
 _RELEASE = "https://github.com/evalplus/mbppplus_release/releases/download"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import InputError
-from harness.store.jsonl import read_json, read_jsonl
+from harness.store.jsonl import check_fields, jsonl_records, read_json
 
 
 @dataclass(frozen=True)
@@ -29,30 +29,6 @@ class Place:
     def error(self, message: str, field: str | None = None) -> InputError:
         prefix = f"row {self.row}: " if self.row is not None else ""
         return InputError(prefix + message, path=self.path, line=self.line, field=field)
-
-
-def check_fields(record: Mapping[str, Any], fields: Mapping[str, type | tuple[type, ...]],
-                 path: str | Path, line: int | None) -> None:
-    """Every field present with the right type (bool is not accepted as an int)."""
-    for name, kind in fields.items():
-        if name not in record:
-            raise InputError("missing", path=path, line=line, field=name)
-        value = record[name]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if isinstance(value, bool) and bool not in kinds:
-            raise InputError(f"expected {kinds[0].__name__}, got bool", path=path, line=line,
-                             field=name)
-        if not isinstance(value, kinds):
-            raise InputError(f"expected {' or '.join(k.__name__ for k in kinds)}, got "
-                             f"{type(value).__name__}", path=path, line=line, field=name)
-
-
-def jsonl_records(path: Path, fields: Mapping[str, type | tuple[type, ...]]
-                  ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line, record) for each line of a JSONL file, after ``check_fields``."""
-    for line, record in read_jsonl(path):
-        check_fields(record, fields, path, line)
-        yield line, record
 
 
 def _checked_items(items: list[Any], fields: Mapping[str, type | tuple[type, ...]],

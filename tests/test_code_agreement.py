@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from code_agreement import codegen_records, grade_records, stored_agreement
 
 from harness.build import build_task
-from harness.grading.bigcodebench_runner import required_modules
+from harness.grading.runners.bigcodebench import required_modules
 
 FIXTURE = Path(__file__).parent / "fixtures" / "evalplus_codegen16b_verdicts.json"
 STORED_BCB = ("samples/qwen2.5-coder_base_bigcodebench_hard/7b-base/"

@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from harness.build import build_task
-from harness.grading.sandbox import CHILD_DIR
+from harness.grading.sandbox.core import CHILD_DIR
 
 AS_ROOT = os.geteuid() == 0
 ADD = "def add(x: int, y: int):\n"
@@ -285,7 +285,7 @@ NETWORK_REFERENCE = ("import urllib.request\n"
 def test_programs_that_need_the_network_are_told_apart(bigcodebench):
     """A failure after the program tried to reach the network (the sandbox has none) is
     ``needs-network``; tasks check leaves such references out of its pass rate."""
-    from harness.calibration import check_references
+    from harness.pipeline.reference_check import check_references
 
     task, problem = bigcodebench
     reference = task.reference_completions(problem)[0]

@@ -13,7 +13,11 @@ import pytest
 
 from harness.build import build_task
 from harness.errors import ConfigError, InputError
-from harness.grading.safe_pickle import UnsafePickle, decode_compressed_tests, pickled_string
+from harness.grading.runners.safe_pickle import (
+    UnsafePickle,
+    decode_compressed_tests,
+    pickled_string,
+)
 from harness.tasks.code_common import find_program, split_code_steps
 from harness.tasks.livecodebench import release_files
 

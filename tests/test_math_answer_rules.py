@@ -6,10 +6,10 @@ from fractions import Fraction
 
 import pytest
 
-from harness.grading.exact_values import Literal, integer_value, literal, rational_value
-from harness.grading.math_answers import MathGrader
-from harness.grading.time_answers import clock_time
-from harness.grading.verify_pool import VerifierPool
+from harness.grading.math.exact_values import Literal, integer_value, literal, rational_value
+from harness.grading.math.grader import MathGrader
+from harness.grading.math.time_answers import clock_time
+from harness.grading.math.verify_workers import VerifierPool
 
 
 @pytest.fixture(scope="module")

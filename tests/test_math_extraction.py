@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from harness.grading.answer_extraction import extract_answer, last_boxed
+from harness.grading.math.extraction import extract_answer, last_boxed
 
 CASES = [
     ("So the answer is $\\boxed{5}$.", "5"),

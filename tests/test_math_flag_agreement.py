@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.grading.flag_agreement import QWEN_POOL, flag_agreement
-from harness.grading.math_answers import MathGrader
-from harness.grading.verify_pool import VerifierPool
+from harness.grading.math.flag_agreement import QWEN_POOL, flag_agreement
+from harness.grading.math.grader import MathGrader
+from harness.grading.math.verify_workers import VerifierPool
 
 EXPECTED = [(3, j, True, "time") for j in range(8)] + [(72, 7, True, "rational")]
 

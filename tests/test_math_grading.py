@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from harness.grading.exact_values import integer_value
-from harness.grading.math_answers import MathGrader
-from harness.grading.result_cache import ResultCache
-from harness.grading.verify_pool import VerifierPool
+from harness.grading.math.exact_values import integer_value
+from harness.grading.math.grader import MathGrader
+from harness.grading.math.result_cache import ResultCache
+from harness.grading.math.verify_workers import VerifierPool
 
 
 @pytest.fixture(scope="module")

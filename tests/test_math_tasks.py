@@ -112,7 +112,7 @@ def test_tasks_check_reaches_100_percent(task_name, n, synthesised, capsys):
 
 
 def test_a_failing_grader_self_test_fails_tasks_check(monkeypatch, capsys):
-    from harness.grading import self_test
+    from harness.grading.math import self_test
 
     wrong = [*self_test.PAIRS, ("\\sqrt{4}", "2", False)]  # a wrong expectation
     monkeypatch.setattr(self_test, "PAIRS", wrong)

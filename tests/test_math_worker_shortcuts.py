@@ -12,7 +12,7 @@ import signal
 
 import pytest
 
-from harness.grading.verify_worker import Verifier
+from harness.grading.math.verify_worker import Verifier
 
 ANSWERS = [
     "2", "3", "-3", "025", "25", "2.0", "0.5", "\\frac{1}{2}", "1/2", "\\frac{1}{3}",

@@ -20,7 +20,7 @@ def test_light_commands_do_not_import_torch(tmp_path):
         {"problem_id": "synthetic-arith/0/0", "completion": "The answer is $\\boxed{3}$."}])
     script = f"""
 import sys
-import harness, harness.metrics, harness.runner, harness.cli.app
+import harness, harness.metrics, harness.pipeline.runner, harness.cli.app
 from harness.cli import main
 assert main(["metrics", {str(flat)!r}, "--k", "1,2", "--json"]) == 0
 assert main(["grade", "synthetic-arith", {str(samples)!r}]) == 0

@@ -12,8 +12,8 @@ from helpers import write_jsonl
 from harness.build import build_policy, build_task
 from harness.errors import ConfigError, InputError
 from harness.interfaces import SamplingParams
-from harness.models.policies.generate import generate_pool, pool_provenance, write_pool
 from harness.models.policies.replay import REGEX_COUNT, ReplayPolicy
+from harness.pipeline.generate import generate_pool, pool_provenance, write_pool
 from harness.store.records import to_row
 
 

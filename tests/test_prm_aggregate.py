@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from harness.aggregate import AGGREGATIONS, aggregate
 from harness.errors import ScoreError
-from harness.models.prms.aggregate import AGGREGATIONS, aggregate
 from harness.store.records import step_scores_from_row, to_row
 from harness.types import StepScores
 

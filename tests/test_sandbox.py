@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.grading.sandbox import CHILD_DIR, Job, Limits, Sandbox, SandboxError
+from harness.grading.sandbox.core import CHILD_DIR, Job, Limits, Sandbox, SandboxError
 
 AS_ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not AS_ROOT, reason="uid separation needs root; as an "
@@ -241,7 +241,7 @@ def test_the_answer_key_is_hidden(shared_data, monkeypatch):
         secret.parent.mkdir(parents=True)
         secret.write_text('{"base": "[1, 2, 3]"}')
         monkeypatch.setenv("PRM_HARNESS_CACHE", str(cache))
-        from harness.grading.cache import store
+        from harness.store.cache import store
         store("probe", "00" * 32, {"x": 1})
         assert cache.stat().st_mode & 0o777 == 0o700
         answers = shared_data / "humanevalplus" / "v0.1.10" / "HumanEvalPlus.jsonl.gz"

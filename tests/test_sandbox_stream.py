@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from harness.grading.sandbox_child import _sbx_wire
-from harness.grading.sandbox_stream import ResultStream
+from harness.grading.sandbox.child import _sbx_wire
+from harness.grading.sandbox.stream import ResultStream
 
 GOOD = _sbx_wire.encode({"setup": "ok"}) + _sbx_wire.encode({"event": 1}) + \
     _sbx_wire.encode({"final": [1, 2]})

@@ -10,7 +10,7 @@ import yaml
 
 from harness.config import load_config
 from harness.errors import ConfigError, InputError
-from harness.runner import Runner
+from harness.pipeline.runner import Runner
 from harness.store.atomic import write_bytes
 from harness.store.jsonl import read_jsonl
 from harness.store.records import sample_from_row
@@ -73,7 +73,7 @@ def test_second_run_reuses_pool_and_grades_from_cache(tmp_path):
 
 def test_a_grader_upgrade_regrades_the_stored_pool_without_resampling(tmp_path, monkeypatch):
     """Pools are keyed on what decides the samples, not on how they are graded."""
-    import harness.grading.math_answers as math_answers
+    import harness.grading.math.grader as math_answers
 
     runs = tmp_path / "runs"
     first = Runner(_config(tmp_path, BASE), runs).execute()  # unnamed: the name is a key

@@ -12,13 +12,13 @@ from helpers import run_cli
 from harness.build import build_task
 from harness.config import MetricsConfig, PluginConfig, RunConfig, SamplingConfig, TaskConfig
 from harness.interfaces import SamplingParams
-from harness.models.policies.sim import SimPolicy
-from harness.models.prms.sim import SimNoisyPRM, SimOraclePRM
-from harness.runner import Runner
+from harness.pipeline.runner import Runner
 from harness.steps import split_blank_lines
 from harness.store.run_reader import read_run
 from harness.synthetic.bellman import bellman_error
 from harness.synthetic.chain import Chain, PolicyParams
+from harness.synthetic.policy import SimPolicy
+from harness.synthetic.prms import SimNoisyPRM, SimOraclePRM
 from harness.synthetic.problems import generate, parse_problem_text, problem_text
 
 POLICY = {"error_rate": 0.1, "recovery_rate": 0.3}
@@ -193,8 +193,8 @@ def test_bellman_command_diagnoses_any_prm_of_a_stored_run(tmp_path, capsys):
 
 
 def test_bellman_needs_the_simulated_policy(tmp_path, capsys):
+    from harness.diagnostics.bellman import policy_params
     from harness.errors import ConfigError
-    from harness.synthetic.diagnostics import policy_params
 
     config = RunConfig(name="x", task=TaskConfig(name="math500"),
                        policy=PluginConfig(name="replay", options={"pool": "p.jsonl"}))

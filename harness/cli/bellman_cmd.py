@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from harness.synthetic.diagnostics import DEFAULT_SAMPLES
+from harness.diagnostics.bellman import DEFAULT_SAMPLES
 
 
 @click.command("bellman")
@@ -19,9 +19,9 @@ from harness.synthetic.diagnostics import DEFAULT_SAMPLES
 def bellman(run_dir: Path, max_samples: int, seed: int, as_json: bool) -> None:
     """Mean |V(s_t) - E V(s_t+1)| of every PRM of RUN (task synthetic-arith, policy sim),
     stored in RUN/diagnostics/bellman.json and rendered as RUN/report/bellman/."""
-    from harness.runner import render_report
+    from harness.diagnostics.bellman import compute_bellman
+    from harness.pipeline.runner import render_report
     from harness.store.rundir import RunDir
-    from harness.synthetic.diagnostics import compute_bellman
 
     run = RunDir.open(run_dir)
     doc = compute_bellman(run, max_samples=max_samples, seed=seed)

@@ -16,7 +16,7 @@ import click
 @click.option("--seed", default=0, show_default=True)
 def demo(out: Path, n_problems: int, n: int, seed: int) -> None:
     """Generate, grade, score (oracle and noisy simulated PRMs) and report synthetic-arith."""
-    from harness.demo import run_demo
+    from harness.pipeline.demo import run_demo
 
     start = time.perf_counter()
     run, _ = run_demo(out, n_problems, n, seed, log=lambda m: click.echo(m, err=True))

@@ -91,8 +91,8 @@ def generate(task_name: str, policy_name: str, model: str | None, revision: str 
     from harness.build import build_policy, build_task
     from harness.interfaces import SamplingParams
     from harness.models.policies.base import check_params
-    from harness.models.policies.generate import generate_pool, pool_provenance, write_pool
-    from harness.runner import select_problems
+    from harness.pipeline.generate import generate_pool, pool_provenance, write_pool
+    from harness.pipeline.runner import select_problems
 
     selection = _selection(problems, ids, limit)
     params = SamplingParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens,

@@ -31,7 +31,7 @@ def import_(file: Path, fmt: str, name: str | None, runs_dir: Path | None, prm_i
             score_transform: str, task_name: str | None, regrade: bool,
             data_dir: Path | None, task_options: tuple[str, ...]) -> None:
     """Read FILE (flat, evalplus or qwen-math-eval) into a stored run."""
-    from harness.store.import_run import import_run
+    from harness.pipeline.import_run import import_run
 
     run = import_run(file, fmt, runs_dir or default_runs_root(), name, prm_id, score_transform,
                      task_name, data_dir, parse_key_values(task_options), regrade)

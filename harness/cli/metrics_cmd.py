@@ -89,8 +89,8 @@ def metrics(file: Path, k_text: str | None, as_json: bool, aggregate: str | None
 def _run_metrics(path: Path, k_text: str | None, aggregate: str | None, draws: int,
                  n_boot: int, seed: int, prm_label: str | None, save: bool) -> dict:
     from harness.config import Aggregation, MetricsConfig
-    from harness.run_metrics import compute_run_metrics, selector
-    from harness.runner import write_metrics
+    from harness.pipeline.run_metrics import compute_run_metrics, selector
+    from harness.pipeline.runner import write_metrics
     from harness.store.rundir import RunDir
 
     run = RunDir.open(path)

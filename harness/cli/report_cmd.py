@@ -18,7 +18,7 @@ from harness import registry
 def report(run_dir: Path, kinds: tuple[str, ...], out: Path | None) -> None:
     """Render reports of RUN from RUN/metrics.json (see `prm-harness metrics RUN --save`)."""
     from harness.errors import HarnessError
-    from harness.runner import render_report
+    from harness.pipeline.runner import render_report
     from harness.store.rundir import RunDir
 
     run = RunDir.open(run_dir)

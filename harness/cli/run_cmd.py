@@ -16,7 +16,7 @@ def run(config_path: Path, overrides: tuple[str, ...], runs_dir: Path | None) ->
     """Generate, grade, score, compute metrics and render reports; finished shards of an
     earlier (or killed) run with the same config are reused."""
     from harness.config import load_config
-    from harness.runner import Runner
+    from harness.pipeline.runner import Runner
 
     config = load_config(config_path, overrides)
     result = Runner(config, runs_dir, log=lambda m: click.echo(m, err=True)).execute()

@@ -9,9 +9,9 @@ import click
 
 from harness import registry
 from harness.build import build_task
-from harness.calibration import below_threshold, check_references
 from harness.cli.options import parse_key_values
 from harness.errors import HarnessError
+from harness.pipeline.reference_check import below_threshold, check_references
 
 
 @click.group("tasks")

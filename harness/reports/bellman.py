@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from harness.diagnostics.bellman import DIAGNOSTICS_FILE
 from harness.errors import HarnessError
 from harness.reports.render import (
     html_page,
@@ -21,7 +22,6 @@ from harness.reports.render import (
 )
 from harness.store.atomic import write_text
 from harness.store.rundir import RunDir
-from harness.synthetic.diagnostics import DIAGNOSTICS_FILE
 
 CSV_HEADER = ["prm", "bellman_error", "max", "n_prefixes", "n_samples", "aggregation", "k",
               "prm_at_k", "ci_low", "ci_high"]

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from harness.aggregate import AGGREGATIONS, aggregate
 from harness.errors import InputError
 from harness.metrics import ProblemPool
-from harness.models.prms.aggregate import AGGREGATIONS, aggregate
 from harness.store.jsonl import read_jsonl
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +86,27 @@ def dumps_line(obj: Any) -> str:
 
 def render_jsonl(rows: Iterable[Any]) -> bytes:
     return "".join(dumps_line(row) + "\n" for row in rows).encode("utf-8")
+
+
+def check_fields(record: Mapping[str, Any], fields: Mapping[str, type | tuple[type, ...]],
+                 path: str | Path, line: int | None) -> None:
+    """Every field present with the right type (bool is not accepted as an int)."""
+    for name, kind in fields.items():
+        if name not in record:
+            raise InputError("missing", path=path, line=line, field=name)
+        value = record[name]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds:
+            raise InputError(f"expected {kinds[0].__name__}, got bool", path=path, line=line,
+                             field=name)
+        if not isinstance(value, kinds):
+            raise InputError(f"expected {' or '.join(k.__name__ for k in kinds)}, got "
+                             f"{type(value).__name__}", path=path, line=line, field=name)
+
+
+def jsonl_records(path: Path, fields: Mapping[str, type | tuple[type, ...]]
+                  ) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line, record) for each line of a JSONL file, after ``check_fields``."""
+    for line, record in read_jsonl(path):
+        check_fields(record, fields, path, line)
+        yield line, record

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from harness.aggregate import aggregate
 from harness.errors import HarnessError, InputError
 from harness.metrics import ProblemPool
-from harness.models.prms.aggregate import aggregate
 from harness.store.records import grade_from_row, sample_from_row, step_scores_from_row
 from harness.store.rundir import RunDir
 from harness.types import Grade, Sample, StepScores

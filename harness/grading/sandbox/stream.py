@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from harness.grading.sandbox_child import _sbx_wire
+from harness.grading.sandbox.child import _sbx_wire
 
 _HEADER_MAX = 21  # as in _sbx_wire.split: at most 20 digits, then the newline
 

@@ -25,13 +25,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.grading import cache
-from harness.grading.evalplus_compare import MBPP_NOT_NONE, PhaseChecker
-from harness.grading.evalplus_early import EarlyVerdict, replay
-from harness.grading.pool import grade_in_pool
-from harness.grading.sandbox import DRIVER_VERSION, Job, Limits, RunResult, Sandbox
-from harness.grading.sandbox_child._sbx_values import encode, loads
-from harness.grading.verdict import Verdict, outputs_vote_key, timing_borderline
+from harness.grading.runners.batch import grade_batch
+from harness.grading.runners.evalplus_compare import MBPP_NOT_NONE, PhaseChecker
+from harness.grading.runners.evalplus_early import EarlyVerdict, replay
+from harness.grading.runners.verdict import Verdict, outputs_vote_key, timing_borderline
+from harness.grading.sandbox.child._sbx_values import encode, loads
+from harness.grading.sandbox.core import DRIVER_VERSION, Job, Limits, RunResult, Sandbox
+from harness.store import cache
 
 PHASES = ("base", "plus")
 
@@ -190,7 +190,7 @@ class EvalplusGrader:
         def judge(problem: EvalplusProblem, run: RunResult) -> Verdict:
             return self._judge(problem, expected[problem.task_id], run)
 
-        return grade_in_pool(items, self._sandbox(), make_job, judge, skip)
+        return grade_batch(items, self._sandbox(), make_job, judge, skip)
 
     def _watcher(self, problem: EvalplusProblem, exp: _Expected) -> EarlyVerdict:
         assert self.vote_budget_s is not None

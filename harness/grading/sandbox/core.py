@@ -1,7 +1,7 @@
 """Run untrusted programs in confined child processes, many at once.
 
 Programs never run in the harness process. Each of ``workers`` slots has a *zygote*: a
-child interpreter (``sandbox_child/_sbx_zygote.py``) that imports the runner code, confines
+child interpreter (``child/_sbx_zygote.py``) that imports the runner code, confines
 itself once and then forks one confined child per program (see the zygote's docstring and
 docs/sandbox.md). The zygote never runs untrusted code; it alone holds the job's result
 pipe and reports how the child ended.
@@ -44,14 +44,14 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
-from harness.grading.sandbox_errors import SandboxError
-from harness.grading.sandbox_report import interpret
-from harness.grading.sandbox_slot import Zygote
-from harness.grading.sandbox_types import Job, Limits, RunResult
+from harness.grading.sandbox.errors import SandboxError
+from harness.grading.sandbox.report import interpret
+from harness.grading.sandbox.slot import Zygote
+from harness.grading.sandbox.types import Job, Limits, RunResult
 
 __all__ = ["DRIVER_VERSION", "Job", "Limits", "RunResult", "Sandbox", "SandboxError"]
 
-CHILD_DIR = Path(__file__).resolve().parent / "sandbox_child"
+CHILD_DIR = Path(__file__).resolve().parent / "child"
 
 
 def _driver_digest() -> str:
@@ -111,7 +111,7 @@ def interpreter_paths(python: str) -> tuple[str, ...]:
 def default_hidden() -> list[Path]:
     """What programs must not see: the data mirror (``PRM_HARNESS_DATA``) and the
     harness cache (expected outputs)."""
-    from harness.grading.cache import cache_root
+    from harness.store.cache import cache_root
 
     hidden = [cache_root()]
     data = os.environ.get("PRM_HARNESS_DATA")

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from harness.grading.sandbox import Job, RunResult, Sandbox
-from harness.grading.verdict import Verdict
+from harness.grading.runners.verdict import Verdict
+from harness.grading.sandbox.core import Job, RunResult, Sandbox
 
 P = TypeVar("P")
 
 NO_CODE = {"status": "no-code", "reason": "no program found"}
 
 
-def grade_in_pool(items: Sequence[tuple[P, Sequence[str | None]]], sandbox: Sandbox,
+def grade_batch(items: Sequence[tuple[P, Sequence[str | None]]], sandbox: Sandbox,
                   make_job: Callable[[P, str], Job],
                   judge: Callable[[P, RunResult], Verdict],
                   skip: Callable[[P], dict[str, Any] | None] = lambda problem: None,

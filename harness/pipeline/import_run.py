@@ -8,7 +8,7 @@ from typing import Any
 from harness.build import build_task
 from harness.errors import InputError
 from harness.interfaces import Task
-from harness.runner import prm_slug, run_stage
+from harness.pipeline.runner import prm_slug, run_stage
 from harness.store.importers import ImportedPool, read_pool
 from harness.store.keys import file_sha256, key_of
 from harness.store.provenance import environment, now_utc

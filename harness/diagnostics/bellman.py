@@ -38,7 +38,7 @@ def policy_params(config: RunConfig) -> PolicyParams:
             f"'synthetic-arith' with policy 'sim' have them (this run: task "
             f"{config.task.name!r}, policy {config.policy.name!r})")
     from harness.build import build_policy
-    from harness.models.policies.sim import SimPolicy
+    from harness.synthetic.policy import SimPolicy
 
     policy = build_policy("sim", **config.policy.options)
     assert isinstance(policy, SimPolicy)

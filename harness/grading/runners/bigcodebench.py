@@ -4,7 +4,7 @@ only if every test passes (skipped tests do not fail it).
 
 The harness, not the child, decides: it lists the test methods itself (from the test
 code's syntax tree) and requires the child's per-test events to show each of them start,
-pass and stop (see harness.grading.unittest_events), with no sign of tampering. A task
+pass and stop (see harness.grading.runners.unittest_events), with no sign of tampering. A task
 whose libraries are not installed in the sandbox interpreter is reported as
 ``missing-library``, and a failure after the program tried to reach the network (which the
 sandbox denies) as ``needs-network``, never as a plain model failure.
@@ -20,10 +20,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.grading.pool import grade_in_pool
-from harness.grading.sandbox import Job, Limits, RunResult, Sandbox
-from harness.grading.unittest_events import Accounting, account
-from harness.grading.verdict import Verdict, outputs_vote_key, timing_borderline
+from harness.grading.runners.batch import grade_batch
+from harness.grading.runners.unittest_events import Accounting, account
+from harness.grading.runners.verdict import Verdict, outputs_vote_key, timing_borderline
+from harness.grading.sandbox.core import Job, Limits, RunResult, Sandbox
 
 
 def _parse(code: str) -> ast.Module:
@@ -145,7 +145,7 @@ class BigCodeBenchGrader:
                 verdict.details["timing_borderline"] = flag
             return verdict
 
-        return grade_in_pool(items, self._sandbox(), make_job, judge_run, skip)
+        return grade_batch(items, self._sandbox(), make_job, judge_run, skip)
 
 
 def judge(problem: BigCodeBenchProblem, run: RunResult) -> Verdict:

@@ -1,6 +1,6 @@
 """The harness' side of one sandbox slot: its zygote process and one job at a time.
 
-A slot's zygote (``sandbox_child/_sbx_zygote.py``) is started once and confines itself;
+A slot's zygote (``child/_sbx_zygote.py``) is started once and confines itself;
 for each job the harness creates stdout, stderr and result pipes, sends their write ends
 and the job over the control socket, then reads the pipes with caps and a deadline. The
 zygote forks a confined child per job and, once the child is gone and everything it left
@@ -26,10 +26,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.grading.sandbox_child import _sbx_wire
-from harness.grading.sandbox_errors import SandboxError
-from harness.grading.sandbox_stream import ResultStream
-from harness.grading.sandbox_types import Job, RunResult
+from harness.grading.sandbox.child import _sbx_wire
+from harness.grading.sandbox.errors import SandboxError
+from harness.grading.sandbox.stream import ResultStream
+from harness.grading.sandbox.types import Job, RunResult
 
 ZYGOTE = "_sbx_zygote.py"
 _START_TIMEOUT_S = 120.0

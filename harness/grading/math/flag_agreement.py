@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import InputError
-from harness.grading.answer_extraction import extract_answer
-from harness.grading.math_answers import MathGrader
-from harness.tasks.records import jsonl_records
+from harness.grading.math.extraction import extract_answer
+from harness.grading.math.grader import MathGrader
+from harness.store.jsonl import jsonl_records
 
 QWEN_POOL = "samples/qwen2.5-math_math_cot_100/math_cot_100.jsonl"
 FIELDS = {"idx": int, "answer": str, "code": list, "pred": list, "score": list}

@@ -27,14 +27,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from harness.grading.base_answers import (
+from harness.grading.math.base_answers import (
     BasedNumber,
     based_equals_integer,
     based_number,
     same_based_number,
 )
-from harness.grading.exact_values import Literal, integer_value, literal
-from harness.grading.time_answers import ClockTime, clock_time, same_time
+from harness.grading.math.exact_values import Literal, integer_value, literal
+from harness.grading.math.time_answers import ClockTime, clock_time, same_time
 
 Verdict = tuple[bool, str, str | None]
 

@@ -20,16 +20,16 @@ import numpy as np
 
 from harness import registry
 from harness.build import build_policy, build_prm, build_task
-from harness.calibration import below_threshold, check_references
 from harness.config import ProblemSelection, RunConfig
 from harness.errors import ConfigError, HarnessError, ScoreError
 from harness.interfaces import PRM, Policy, SamplingParams, Task
 from harness.models.compute import FLOPS_METHOD
-from harness.models.policies.generate import generate_pool
+from harness.pipeline.generate import generate_pool
+from harness.pipeline.ledger import write_ledger
+from harness.pipeline.reference_check import below_threshold, check_references
+from harness.pipeline.run_metrics import compute_run_metrics
 from harness.progress import bar
-from harness.run_metrics import compute_run_metrics
 from harness.store.keys import canonical_json, key_of
-from harness.store.ledger import write_ledger
 from harness.store.provenance import environment, now_utc
 from harness.store.records import sample_from_row, to_row
 from harness.store.rundir import RunDir, default_runs_root

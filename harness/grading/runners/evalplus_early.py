@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from harness.grading.evalplus_compare import PhaseChecker
-from harness.grading.sandbox_child._sbx_values import loads
+from harness.grading.runners.evalplus_compare import PhaseChecker
+from harness.grading.sandbox.child._sbx_values import loads
 
 
 class EarlyVerdict:

@@ -1,6 +1,6 @@
 """The math-verify worker process: parses and compares answers, one JSON request a line.
 
-It runs as ``python -m harness.grading.verify_worker`` under ``verify_pool``, never in the
+It runs as ``python -m harness.grading.math.verify_worker`` under ``verify_pool``, never in the
 harness process, because a comparison can hang inside sympy (or eat memory) where no signal
 reaches it. Inside the worker each operation runs under an interval timer (a *soft*
 timeout: works whenever Python code runs); the parent enforces a *hard* deadline on top and

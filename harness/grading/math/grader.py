@@ -39,10 +39,10 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from harness.grading.answer_rules import Facts, facts, rule_verdict
-from harness.grading.exact_values import integer_value, rational_value
-from harness.grading.result_cache import ResultCache
-from harness.grading.verify_pool import VerifierPool, shared_pool
+from harness.grading.math.exact_values import integer_value, rational_value
+from harness.grading.math.result_cache import ResultCache
+from harness.grading.math.rules import Facts, facts, rule_verdict
+from harness.grading.math.verify_workers import VerifierPool, shared_pool
 from harness.store.keys import key_of
 
 GRADER_NAME = "math-verify"

@@ -50,7 +50,7 @@ class _Worker:
         self._start()
 
     def _start(self) -> None:
-        cmd = [sys.executable, "-m", "harness.grading.verify_worker",
+        cmd = [sys.executable, "-m", "harness.grading.math.verify_worker",
                "--timeout", repr(self.timeout_s), "--memory-mb", str(self.memory_mb)]
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=subprocess.DEVNULL, bufsize=0)

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from harness.grading.pool import grade_in_pool
-from harness.grading.sandbox import Job, Limits, RunResult, Sandbox
-from harness.grading.sandbox_child._sbx_values import encode, loads
-from harness.grading.verdict import Verdict, outputs_vote_key
+from harness.grading.runners.batch import grade_batch
+from harness.grading.runners.verdict import Verdict, outputs_vote_key
+from harness.grading.sandbox.child._sbx_values import encode, loads
+from harness.grading.sandbox.core import Job, Limits, RunResult, Sandbox
 
 # The imports LiveCodeBench puts in front of every program (its runner's preamble).
 _STAR_MODULES = ("string", "re", "datetime", "collections", "heapq", "bisect", "copy",
@@ -103,7 +103,7 @@ class LiveCodeBenchGrader:
 
     def grade(self, items: Sequence[tuple[LiveCodeBenchProblem, Sequence[str | None]]]
               ) -> list[list[Verdict]]:
-        return grade_in_pool(items, self._sandbox(), self._job, judge)
+        return grade_batch(items, self._sandbox(), self._job, judge)
 
 
 def judge(problem: LiveCodeBenchProblem, run: RunResult) -> Verdict:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.grading.sandbox_errors import SandboxError
-from harness.grading.sandbox_types import RunResult
+from harness.grading.sandbox.errors import SandboxError
+from harness.grading.sandbox.types import RunResult
 
 _EVENT_MODES = frozenset({"unittest", "call"})
 

@@ -3,7 +3,7 @@
 100 generated problems x N = 64 samples from the simulated policy, graded by the math
 grader, scored by the exact-value oracle PRM and two noisy PRMs, prm@N / maj@N / wmaj@N /
 pass@N for N = 1, 2, 4, ..., 64 with CIs, the best-of-N report, and each PRM's Bellman
-error (harness.synthetic.diagnostics, report ``bellman``) next to its prm@64.
+error (harness.diagnostics.bellman, report ``bellman``) next to its prm@64.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import MetricsConfig, PluginConfig, RunConfig, SamplingConfig, TaskConfig
-from harness.runner import Runner, render_report
+from harness.diagnostics.bellman import compute_bellman
+from harness.pipeline.runner import Runner, render_report
 from harness.store.rundir import RunDir
-from harness.synthetic.diagnostics import compute_bellman
 
 POLICY = {"error_rate": 0.08, "recovery_rate": 0.3}
 NOISE_LEVELS = (2.5, 5.0)

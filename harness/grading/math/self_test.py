@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from harness.grading.math_answers import MathGrader
+from harness.grading.math.grader import MathGrader
 
 # (gold, answer, equal)
 PAIRS: list[tuple[str, str, bool]] = [

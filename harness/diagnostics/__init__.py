@@ -1,0 +1,1 @@
+"""PRM diagnostics computed from stored runs: Bellman error, calibration."""

@@ -1,0 +1,1 @@
+"""Math answer grading: extraction, the grader's rules, math-verify workers."""

@@ -1,0 +1,1 @@
+"""Code-task runners: evalplus, BigCodeBench and LiveCodeBench semantics over the sandbox."""

@@ -1,0 +1,1 @@
+"""The sandbox: confined child processes that run untrusted programs."""

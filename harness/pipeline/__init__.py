@@ -1,0 +1,1 @@
+"""The run pipeline: stages over shards, the runner that orders them, executors."""
