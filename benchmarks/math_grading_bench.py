@@ -46,7 +46,7 @@ from math_pools import Pool, build_pools
 from harness import metrics as m
 from harness.grading.math.extraction import extract_answer
 from harness.grading.math.grader import MathGrader, Verdict
-from harness.grading.math.verify_workers import VerifierPool
+from harness.grading.math.verify_workers import VerifierWorkers
 from harness.store.jsonl import read_jsonl
 
 N_PROBLEMS, N_GRADE, N_POOL = 500, 64, 256
@@ -111,8 +111,8 @@ def pipeline(problems: list[dict], pools: list[Pool]) -> dict[str, Any]:
     rng = np.random.default_rng(2)
     start = time.perf_counter()
     cpu_start = cpu_seconds()
-    pool = VerifierPool(timeout_s=5.0)  # new worker processes, start-up counted
-    grader = MathGrader(pool=pool)
+    pool = VerifierWorkers(timeout_s=5.0)  # new worker processes, start-up counted
+    grader = MathGrader(verifiers=pool)
     answers, verdicts, extract_s, grade_s = grade_pools(grader, problems,
                                                         [p.texts for p in pools])
     metric_start = time.perf_counter()
@@ -153,12 +153,12 @@ def main() -> int:
     texts64 = [p.texts[:N_GRADE] for p in pools]
     n64 = N_PROBLEMS * N_GRADE
 
-    pool = VerifierPool(timeout_s=5.0)
+    pool = VerifierWorkers(timeout_s=5.0)
     start = time.perf_counter()
     with pool.worker():
         pass
     startup_s = time.perf_counter() - start
-    grader = MathGrader(pool=pool)
+    grader = MathGrader(verifiers=pool)
     _, verdicts64, extract64_s, cold_s = grade_pools(grader, problems, texts64)
     _, _, _, warm_s = grade_pools(grader, problems, texts64)
     statuses: dict[str, int] = {}

@@ -19,7 +19,7 @@ from harness.store.records import sample_from_row
 ARITH = ["synthetic-arith", "--option", "n_problems=8"]
 
 
-def read_pool(out: Path) -> tuple[list[Any], dict[str, Any]]:
+def read_pool_and_provenance(out: Path) -> tuple[list[Any], dict[str, Any]]:
     samples = [sample_from_row(row, out, line) for line, row in read_jsonl(out)]
     provenance = json.loads(out.with_name(out.name + ".provenance.json").read_text())
     assert provenance["pool_sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
@@ -34,7 +34,7 @@ def test_sim_pool_with_steps_answers_and_provenance(tmp_path: Path, capsys) -> N
     assert status == 0, stderr
     summary = json.loads(stdout)
     assert (summary["problems"], summary["samples"]) == (3, 12)
-    samples, provenance = read_pool(out)
+    samples, provenance = read_pool_and_provenance(out)
     problems = build_task("synthetic-arith", None, n_problems=8).load()
     assert [s.problem_id for s in samples] == [p.id for p in problems[2:5] for _ in range(4)]
     assert [s.index for s in samples] == [0, 1, 2, 3] * 3
@@ -59,7 +59,7 @@ def test_hf_pool(tmp_path: Path, capsys, tiny_policy_dir: str) -> None:
                                  tiny_policy_dir, "--policy-option", "batch_size=2", "-n", "2",
                                  "--max-tokens", "12", "--limit", "3", "--out", out], capsys)
     assert status == 0, stderr
-    samples, provenance = read_pool(out)
+    samples, provenance = read_pool_and_provenance(out)
     assert len(samples) == 6
     assert all(0 < s.completion_tokens <= 12 for s in samples)
     identity = provenance["policy_identity"]
@@ -82,7 +82,7 @@ def test_http_pool_against_a_real_server(tmp_path: Path, capsys) -> None:
                                     capsys)
         received = len(server.received)
     assert status == 0, stderr
-    samples, provenance = read_pool(out)
+    samples, provenance = read_pool_and_provenance(out)
     assert received == 6
     assert [s.problem_id for s in samples] == ["synthetic-arith/0/1"] * 3 + [
         "synthetic-arith/0/6"] * 3

@@ -9,12 +9,12 @@ import pytest
 from harness.grading.math.exact_values import Literal, integer_value, literal, rational_value
 from harness.grading.math.grader import MathGrader
 from harness.grading.math.time_answers import clock_time
-from harness.grading.math.verify_workers import VerifierPool
+from harness.grading.math.verify_workers import VerifierWorkers
 
 
 @pytest.fixture(scope="module")
 def pool():
-    p = VerifierPool(n_workers=1, timeout_s=2.0)
+    p = VerifierWorkers(n_workers=1, timeout_s=2.0)
     yield p
     p.close()
 
@@ -46,7 +46,7 @@ def test_choice_wrapper_only_when_asked():
 
 
 def test_separators_and_spaces_in_the_grader(pool):
-    grader = MathGrader(pool=pool, timeout_s=2.0)
+    grader = MathGrader(verifiers=pool, timeout_s=2.0)
     verdicts = grader.grade("10{,}000", ["10000", "10,000", "10,\\!000", "10 000"])
     assert [(v.correct, v.status) for v in verdicts[:3]] == [(True, "rational")] * 3
     assert verdicts[3].status != "rational"  # left to math-verify, which says no
@@ -56,9 +56,9 @@ def test_separators_and_spaces_in_the_grader(pool):
 
 
 def test_parentheses_are_a_wrapper_only_in_integer_mode(pool):
-    plain = MathGrader(pool=pool, timeout_s=2.0).grade("113", ["(113)"])[0]
+    plain = MathGrader(verifiers=pool, timeout_s=2.0).grade("113", ["(113)"])[0]
     assert plain.status == "ok"  # math-verify decides, not the literal reader
-    aime = MathGrader(pool=pool, timeout_s=2.0, integer_answers=True)
+    aime = MathGrader(verifiers=pool, timeout_s=2.0, integer_answers=True)
     verdicts = aime.grade("113", ["\\textbf{(113) }", "(113)", "1 13"])
     assert [(v.correct, v.status) for v in verdicts] == [(True, "rational"), (True, "rational"),
                                                           (False, "ok")]
@@ -81,7 +81,7 @@ def test_not_clock_times(answer):
 
 
 def test_time_answers_in_the_grader(pool):
-    grader = MathGrader(pool=pool, timeout_s=2.0)
+    grader = MathGrader(verifiers=pool, timeout_s=2.0)
     answers = ["4:30 \\text{ p.m.}", "4:30pm", "16:30", "4:30", "5:30 p.m.", "5:30pm",
                "4:30 a.m.", "16.5"]
     verdicts = grader.grade("\\text{4:30 p.m.}", answers)
@@ -96,7 +96,7 @@ def test_time_answers_in_the_grader(pool):
 
 
 def test_numbers_in_a_base(pool):
-    grader = MathGrader(pool=pool, timeout_s=2.0)
+    grader = MathGrader(verifiers=pool, timeout_s=2.0)
     answers = ["52", "52_8", "52_{8}", "052_8", "52_5", "42", "101010_2", "59_8"]
     verdicts = grader.grade("52_8", answers)
     assert [v.correct for v in verdicts] == [True, True, True, True, False, False, False,
@@ -113,7 +113,7 @@ def test_numbers_in_a_base(pool):
 def test_numbers_in_a_base_in_integer_mode(pool):
     """An answer-choice wrapper is an integer in integer mode, also as a class's
     representative against a based answer (this raised ValueError before)."""
-    grader = MathGrader(integer_answers=True, pool=pool, timeout_s=2.0)
+    grader = MathGrader(integer_answers=True, verifiers=pool, timeout_s=2.0)
     verdicts = grader.grade("7", ["\\textbf{(25)}", "11001_2", "111_2", "11_2"])
     assert [v.correct for v in verdicts] == [False, False, True, False]
     assert verdicts[0].vote_key == verdicts[1].vote_key  # 11001_2 is 25
@@ -136,7 +136,7 @@ def test_not_literals(answer):
 
 
 def test_decimals_and_assignments_in_the_grader(pool):
-    grader = MathGrader(pool=pool, timeout_s=2.0)
+    grader = MathGrader(verifiers=pool, timeout_s=2.0)
     verdicts = grader.grade("\\frac{1}{2}", ["0.5", "x = 0.5", "0.51", "x = \\frac{1}{2}",
                                              "0.5000001"])
     # 1/2 has a finite decimal, so 0.5000001 is another number (math-verify's rounding to

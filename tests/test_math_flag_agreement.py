@@ -17,16 +17,16 @@ import pytest
 
 from harness.grading.math.flag_agreement import QWEN_POOL, flag_agreement
 from harness.grading.math.grader import MathGrader
-from harness.grading.math.verify_workers import VerifierPool
+from harness.grading.math.verify_workers import VerifierWorkers
 
 EXPECTED = [(3, j, True, "time") for j in range(8)] + [(72, 7, True, "rational")]
 
 
 @pytest.fixture(scope="module")
 def agreement(shared_data):
-    pool = VerifierPool(n_workers=2, timeout_s=5.0)
+    pool = VerifierWorkers(n_workers=2, timeout_s=5.0)
     try:
-        yield flag_agreement(shared_data / QWEN_POOL, MathGrader(pool=pool))
+        yield flag_agreement(shared_data / QWEN_POOL, MathGrader(verifiers=pool))
     finally:
         pool.close()
 

@@ -11,19 +11,19 @@ import pytest
 from harness.grading.math.exact_values import integer_value
 from harness.grading.math.grader import MathGrader
 from harness.grading.math.result_cache import ResultCache
-from harness.grading.math.verify_workers import VerifierPool
+from harness.grading.math.verify_workers import VerifierWorkers
 
 
 @pytest.fixture(scope="module")
 def pool():
-    p = VerifierPool(n_workers=1, timeout_s=2.0)
+    p = VerifierWorkers(n_workers=1, timeout_s=2.0)
     yield p
     p.close()
 
 
 @pytest.fixture
 def grader(pool):
-    return MathGrader(pool=pool, timeout_s=2.0)
+    return MathGrader(verifiers=pool, timeout_s=2.0)
 
 
 EQUIVALENT = [
@@ -100,7 +100,7 @@ def test_unparseable_latex_is_wrong_not_an_error(grader):
 
 
 def test_integer_mode_compares_integers():
-    g = MathGrader(integer_answers=True, timeout_s=2.0, pool=VerifierPool(1, 2.0))
+    g = MathGrader(integer_answers=True, timeout_s=2.0, verifiers=VerifierWorkers(1, 2.0))
     try:
         verdicts = g.grade("025", ["25", "025", "\\textbf{(25)}", "26", "25.0", "\\frac{50}{2}"])
         assert [v.correct for v in verdicts] == [True, True, True, False, True, True]
@@ -113,8 +113,8 @@ def test_integer_mode_compares_integers():
 
 
 def test_huge_expression_times_out_and_never_hangs():
-    pool = VerifierPool(n_workers=1, timeout_s=1.0)
-    g = MathGrader(timeout_s=1.0, pool=pool)
+    pool = VerifierWorkers(n_workers=1, timeout_s=1.0)
+    g = MathGrader(timeout_s=1.0, verifiers=pool)
     try:
         start = time.monotonic()
         verdicts = g.grade("2", ["9^{9^{9^{9}}}", "2", "10^{10^{10}}"])
@@ -130,7 +130,7 @@ def test_huge_expression_times_out_and_never_hangs():
 
 
 def test_a_stalled_worker_is_killed_and_replaced():
-    pool = VerifierPool(n_workers=1, timeout_s=0.5)
+    pool = VerifierWorkers(n_workers=1, timeout_s=0.5)
     try:
         with pool.worker() as w:
             os.kill(w._proc.pid, signal.SIGSTOP)  # alive but silent, like a C-level hang
@@ -147,9 +147,9 @@ def test_a_stalled_worker_is_killed_and_replaced():
 
 def test_results_are_cached_by_content(tmp_path, pool):
     path = tmp_path / "grades.sqlite"
-    g = MathGrader(pool=pool, cache=path)
+    g = MathGrader(verifiers=pool, cache=path)
     first = g.grade("\\frac{1}{2}", ["0.5", "1/3"])
     assert len(g.cache) == 1
-    again = MathGrader(pool=pool, cache=ResultCache(path))  # a new process would do this
+    again = MathGrader(verifiers=pool, cache=ResultCache(path))  # a new process would do this
     assert again.cache.get(g._cache_key("\\frac{1}{2}", ["1/3", "0.5"])) is not None
     assert again.grade("\\frac{1}{2}", ["1/3", "0.5"])[::-1] == first

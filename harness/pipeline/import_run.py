@@ -9,7 +9,7 @@ from harness.build import build_task
 from harness.errors import InputError
 from harness.interfaces import Task
 from harness.pipeline.runner import prm_slug, run_stage
-from harness.store.importers import ImportedPool, read_pool
+from harness.store.importers import ImportedPool, read_external
 from harness.store.keys import file_sha256, key_of
 from harness.store.provenance import environment, now_utc
 from harness.store.records import to_row
@@ -43,7 +43,7 @@ def import_run(path: Path, fmt: str, runs_root: Path, name: str | None, prm_id: 
                task_options: dict[str, Any] | None = None, regrade: bool = False,
                shard_size: int = 16) -> RunDir:
     """Read ``path`` and store it as a run; returns the run directory."""
-    pool = read_pool(path, fmt, prm_id, transform)
+    pool = read_external(path, fmt, prm_id, transform)
     task = build_task(task_name, data_dir, **(task_options or {})) if task_name else None
     if task is not None:
         _retask(pool, task, path)

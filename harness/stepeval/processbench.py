@@ -1,27 +1,6 @@
 """ProcessBench first-error identification from a PRM's step scores.
 
-Prediction: the first step whose score is below the threshold τ is the predicted earliest
-error; no such step predicts "all steps correct" (-1).
-
-Per split (n_err solutions with an error, n_cor without):
-
-- ``acc_erroneous``: share of erroneous solutions whose predicted index equals the label;
-- ``acc_correct``: share of correct solutions predicted -1;
-- ``f1``: their harmonic mean (ProcessBench's definition);
-- ``precision``/``recall``/``f1_pr`` (the other definition in use): a prediction "error at
-  step k" is a positive; a true positive is an erroneous solution whose index is hit
-  exactly. precision = TP / (solutions predicted erroneous), recall = TP / n_err.
-
-τ is chosen on the gsm8k split, maximising its ``f1``, then fixed for every split.
-Candidates are the midpoints between consecutive distinct running-minimum scores (plus one
-below the lowest and one above the highest), so no score sits exactly on τ; among equal
-best values the smallest τ is taken.
-
-The split τ was chosen on is scored in-sample, so it is flagged ``in_sample: true`` and
-left out of the held-out means (``mean_f1_held_out``, ``mean_f1_pr_held_out``, over
-``held_out_splits``; null when no other split is loaded). The means over every loaded
-split, the τ split included, are reported apart as ``mean_f1_all_splits`` and
-``mean_f1_pr_all_splits``. With a given τ no split is in-sample.
+The full specification: docs/stepeval.md, section ``harness.stepeval.processbench``.
 """
 
 from __future__ import annotations

@@ -1,19 +1,6 @@
 """The input format for "a PRM's step scores" on a step-labelled benchmark.
 
-A JSON-lines file, one object per item. It is exactly what ``prm-harness score`` writes
-when it is given an items file (``prm-harness processbench items`` / ``prm-harness
-prm800k-steps items``), so the two chain without conversion:
-
-- ``problem_id`` (string): the item's id, as in the items file;
-- ``step_scores`` (list of finite numbers): one score per step of that item, in order;
-  higher means "more likely correct". The count must equal the item's number of steps;
-- optional, as the items file and ``score`` carry them: ``problem``, ``steps`` and
-  ``split``, which must then equal the item's (scores of an edited or different items file
-  are refused), and the step labels ``score``'s oracle reads (``step_labels``,
-  ``first_error_step``), which the evaluation does not use.
-
-Every item of the evaluated set must be scored exactly once; unknown ids, duplicates,
-wrong counts, non-numbers, NaN/Infinity and any other field are errors naming the line.
+The full specification: docs/stepeval.md, section ``harness.stepeval.scores_file``.
 """
 
 from __future__ import annotations

@@ -169,7 +169,8 @@ def read_qwen_math_eval_pool(path: Path, prm_id: str, transform: str) -> Importe
     return pool
 
 
-def read_pool(path: Path, fmt: str, prm_id: str, transform: str) -> ImportedPool:
+def read_external(path: Path, fmt: str, prm_id: str, transform: str) -> ImportedPool:
+    """An external sample file in one of FORMATS, as a pool with its grades and scores."""
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}; choose from {FORMATS}")
     if transform not in SCORE_TRANSFORMS:

@@ -1,26 +1,6 @@
 """The simulated policy as a Markov chain over solution prefixes, with exact values.
 
-State after a prefix: t operations done, whether the running amount written so far is
-wrong, the amount itself, and (once the answer is written) whether it is right.
-
-From a state the next step is:
-- wrong and t >= 1: with probability rho (per problem) a "rethinking" step that recomputes from the
-  start and restores the right amount (the state becomes right, same t);
-- otherwise, if t < T: operation t+1, written without a slip with probability 1 - eps_t+1,
-  or with a slip of d in {-10, -9..-1, 1..9, 10}; one "trap" slip per (problem, step),
-  fixed by a hash of the statement, takes TRAP_SHARE of the slip probability and the others
-  share the rest (so wrong answers cluster, as real ones do); slips that would turn a
-  wrong amount right are left out and the rest renormalised; a wrong amount stays wrong
-  (operations are injective);
-- otherwise (t = T): the final answer step with the amount as it stands.
-
-Values (probability of ending right), with C_t for a right and W_t for a wrong state:
-    C_T = 1,  W_T = rho,
-    C_t = (1 - eps_{t+1}) C_{t+1} + eps_{t+1} W_{t+1},
-    W_t = rho C_t + (1 - rho) W_{t+1}.
-After the answer step the value is 1 or 0. ``successors`` enumerates exactly the
-distribution that ``sample_step`` draws from, so values and rollouts agree by construction
-and the Bellman error of the exact values is zero.
+The full specification: docs/simulator.md, section ``harness.synthetic.chain``.
 """
 
 from __future__ import annotations

@@ -1,19 +1,6 @@
 """Numbers written in a base with a subscript (``52_8``, ``4210_{5}``), compared as such.
 
-math-verify drops the subscript (it reads ``52_8`` as 52), so it calls ``52_5`` equal to a
-gold ``52_8``, and MATH-500 has six golds of this kind. The rule, applied before
-math-verify when the gold states a base, or the answer states one and the gold is a plain
-integer:
-
-- ``D_B`` or ``D_{B}``: digits ``D`` (0-9, then letters, any case) in base ``B`` (2-36);
-- a gold in base ``B`` asks for that base: the answer must be written in base ``B``, or
-  without a subscript (its digits then read in base ``B``), and name the same number
-  (``52`` equals ``52_8``; ``42``, ``52_5`` and ``101010_2`` do not);
-- a plain integer gold asks for the number: an answer with a subscript is read in its base
-  (``52_8`` equals a gold ``42``).
-
-Digits that are not valid in the base make the answer wrong (``59_8``). Numbers with a
-subscript are never compared by math-verify, and vote together only when written alike.
+The full specification: docs/math-grading.md, section ``harness.grading.math.base_answers``.
 """
 
 from __future__ import annotations

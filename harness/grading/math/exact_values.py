@@ -1,18 +1,6 @@
 """Answers that are exact numbers as written: integers, integer fractions, decimals.
 
-The grader compares integers and integer fractions exactly instead of asking math-verify,
-which rounds to 6 decimals (it would call 1/1000000 and 1/1000001 equal); ``literal``
-also reads decimals and single-letter assignments (``x = 5``), which ``answer_rules``
-compares as values. Reading a literal must not change what was written, so only notation
-that carries no value is removed:
-
-- a ``\\text{}``-style wrapper around the whole answer (``\\text{ 7 }`` is 7);
-- thousands separators, one kind throughout and only between 3-digit groups:
-  ``10{,}000``, ``10,\\!000`` (MATH's own golds, also ``11,\\! 111,\\! 100``) and
-  ``10,000``. Spaces are never removed: ``1 2`` is not 12;
-- with ``choice_wrapper`` (integer mode, for AIME): parentheses around the integer, as the
-  AoPS solutions write their answers (``\\textbf{(113) }``). Elsewhere ``(113)`` may be a
-  one-element tuple or an interval bound, so it is left to math-verify.
+The full specification: docs/math-grading.md, section ``harness.grading.math.exact_values``.
 """
 
 from __future__ import annotations

@@ -1,21 +1,6 @@
 """Find the final answer in a math completion.
 
-Rule, in order (the first that finds something wins):
-
-1. The last top-level ``\\boxed{...}`` or ``\\fbox{...}`` (braces nest; ``\\{``/``\\}`` are
-   escaped braces and do not count). ``\\boxed 5`` (no braces, one token) counts too. When
-   the chosen box holds another box, the last inner box is taken (``\\boxed{\\boxed{5}}`` is
-   ``5``). A box whose braces never close (a truncated completion) is ignored.
-2. Fallbacks, unless disabled: the last "final answer is X" (Minerva style, with X in
-   ``$...$`` or up to the end of the line), then the last line that starts with
-   "Answer:" / "**Answer:**" or contains "the answer is X". No other guessing (no "last
-   number in the text"): a completion without any of these has no answer.
-
-The answer string is trimmed of surrounding whitespace, ``$`` delimiters and a final period.
-An empty box is no answer, nor is one of ``$`` signs alone (a fallback that caught the
-opening delimiter of math on the next line), nor a fallback answer that holds
-``\\boxed``: that box never closed (rule 1 would have taken it), so the completion was
-cut off inside it.
+The full specification: docs/math-grading.md, section ``harness.grading.math.extraction``.
 """
 
 from __future__ import annotations

@@ -1,32 +1,6 @@
 """Math answers: correctness against the gold answer, and voting classes, with math-verify.
 
-``MathGrader.grade(gold, answers)`` judges a whole pool of one problem at once, because the
-voting classes need the pool:
-
-- Distinct answer strings are ordered (integer literals first, then integer fractions, then
-  shorter, then lexicographic); that order makes every result a function of the *set* of
-  answers.
-- Correct means math-verify's ``verify(gold, answer)`` is true (gold first: the comparison
-  is not symmetric), unless one of the grader's own rules decides the pair first
-  (``answer_rules``: the same string; times of day; numbers with a base subscript, which
-  math-verify misreads; integer and fraction literals compared exactly, so that
-  ``"025"`` equals ``"25"``, ``"10{,}000"`` equals ``"10000"`` but 1/1000000 is not
-  1/1000001; decimals exactly too, except a rounded non-terminating fraction).
-- Voting classes: every correct answer joins the gold's class; a wrong answer joins the
-  first wrong class whose representative (first member), in the gold's place, is
-  equivalent to it by those rules or else by math-verify; otherwise it starts a new one.
-  So ``\\frac12``, ``0.5`` and ``1/2`` vote together. ``vote_key`` is the class's first
-  member, so it is one of the pool's own answers, never the gold string.
-- Integer mode (AIME): the gold must be an integer; an integer-literal answer is compared as
-  an integer (here parentheses around it are an answer-choice wrapper: ``\\textbf{(25)}``
-  is 25), anything else goes to math-verify against the gold.
-- A comparison that times out (soft, in the worker) or is killed (hard deadline, see
-  ``verify_pool``) counts as "not equal" and is reported in the verdict's status/reason.
-  An answer whose gold comparison timed out is not compared again: it gets a class of its
-  own, so one pathological answer costs one timeout, not one per class.
-
-Each problem's result is cached under the sha256 of (rules version, math-verify version,
-mode, gold, answer set); results that involved a timeout, kill or error are not cached.
+The full specification: docs/math-grading.md, section ``harness.grading.math.grader``.
 """
 
 from __future__ import annotations
@@ -42,7 +16,7 @@ from typing import Any
 from harness.grading.math.exact_values import integer_value, rational_value
 from harness.grading.math.result_cache import ResultCache
 from harness.grading.math.rules import Facts, facts, rule_verdict
-from harness.grading.math.verify_workers import VerifierPool, shared_pool
+from harness.grading.math.verify_workers import VerifierWorkers, shared_workers
 from harness.store.keys import key_of
 
 GRADER_NAME = "math-verify"
@@ -66,10 +40,10 @@ class MathGrader:
 
     def __init__(self, integer_answers: bool = False, timeout_s: float = 5.0,
                  workers: int | None = None, cache: ResultCache | str | Path | None = None,
-                 pool: VerifierPool | None = None) -> None:
+                 verifiers: VerifierWorkers | None = None) -> None:
         self.integer_answers = integer_answers
         self.timeout_s = float(timeout_s)
-        self.pool = pool or shared_pool(self.timeout_s, workers)
+        self.verifiers = verifiers or shared_workers(self.timeout_s, workers)
         self.cache = cache if isinstance(cache, ResultCache) else ResultCache(cache)
         self.math_verify_version = version("math-verify")
 
@@ -107,7 +81,7 @@ class MathGrader:
         """``grade`` for many problems, spread over the worker processes."""
         if len(jobs) <= 1:
             return [self.grade(gold, answers) for gold, answers in jobs]
-        with ThreadPoolExecutor(self.pool.n_workers) as executor:
+        with ThreadPoolExecutor(self.verifiers.n_workers) as executor:
             return list(executor.map(lambda job: self.grade(*job), jobs))
 
     def equivalent(self, gold: str, answer: str) -> bool:
@@ -146,7 +120,7 @@ class MathGrader:
                 to_verify.append(answer)
             else:
                 verdicts[answer] = ruled
-        with self.pool.worker() as worker:
+        with self.verifiers.worker() as worker:
             replies = worker.run([{"op": "eq", "gold": gold, "pred": a} for a in to_verify])
             for answer, reply in zip(to_verify, replies, strict=True):
                 verdicts[answer] = _eq_verdict(reply)

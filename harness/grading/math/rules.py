@@ -1,25 +1,6 @@
 """The grader's own rules: answer pairs decided without math-verify.
 
-``rule_verdict(gold, answer)`` returns (equal, status, reason) when a rule decides the
-pair, else None (math-verify decides). In order:
-
-1. ``exact``: the same string.
-2. ``time``: either side says a.m./p.m. (``time_answers``).
-3. ``base``: a number with a base subscript on the gold side, or on the answer side with a
-   plain integer gold (``base_answers``). Any other pair with a based number is different:
-   math-verify would read ``52_8`` as 52.
-4. ``rational``: two integer or integer-fraction literals (also as ``x = 5``), compared
-   exactly; math-verify rounds to 6 decimals and would call 1/1000000 and 1/1000001 equal,
-   exact arithmetic does not (``exact_values``).
-5. ``decimal``: two literals, at least one with a decimal point (``0.5``, ``x = 2.5``),
-   compared exactly too, except a decimal against a fraction with no finite decimal
-   (``0.333333`` against ``\\frac{1}{3}``) within 2e-6 (relative) of it: a rounded
-   value, left to math-verify, whose 6-decimal rounding decides. (Letting math-verify
-   compare two decimals would call ``.0000671`` equal to a gold ``.0000672``.) Two
-   assignments (``x = 5``, ``y = 5``) are relations, left to math-verify.
-
-The rules read the gold as the reference (math-verify's comparison is not symmetric), and
-the voting-class search applies them with the class representative in the gold's place.
+The full specification: docs/math-grading.md, section ``harness.grading.math.rules``.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ matches its gold answer letter for letter, so that check never reaches math-veri
 pairs do: known-equivalent and known-different answers (``\\dfrac``, ``a/b``, decimals,
 intervals, tuples, matrices, degrees, percentages, sets, times of day, thousands
 separators, numbers in a base) and pools whose voting classes are known, graded through
-the grader's own worker pool. Integer-mode graders (AIME) get integer golds. A wrong
+the grader's own math-verify workers. Integer-mode graders (AIME) get integer golds. A wrong
 verdict, a wrong class, or no pair reaching math-verify at all (status ``ok``) is a
 failure, with the pair and the grader's status and reason (``message``: one line for the
 terminal).
@@ -79,10 +79,10 @@ def _classes(keys: list[str | None]) -> list[int]:
 
 
 def run_self_test(grader: MathGrader) -> dict[str, Any]:
-    """Grade the fixed pairs and pools with ``grader``'s settings and worker pool (a fresh
+    """Grade the fixed pairs and pools with ``grader``'s settings and math-verify workers (a fresh
     in-memory result cache, so nothing is answered from an earlier run)."""
     fresh = MathGrader(integer_answers=grader.integer_answers, timeout_s=grader.timeout_s,
-                       pool=grader.pool)
+                       verifiers=grader.verifiers)
     pairs = INTEGER_PAIRS if fresh.integer_answers else PAIRS
     pools = INTEGER_CLASS_POOLS if fresh.integer_answers else CLASS_POOLS
     verdicts = fresh.grade_many([(gold, [answer]) for gold, answer, _ in pairs]

@@ -1,22 +1,6 @@
 """Times of day in answers, compared as times before math-verify sees them.
 
-math-verify has no notion of a clock time: it reads ``\\text{4:30 p.m.}`` (a MATH gold) and
-``4:30 \\text{ p.m.}`` (how models write it) as different text and grades the pair wrong.
-So an answer is first read as a time of day:
-
-- ``\\text``, ``\\textnormal``, ``\\textrm``, ``\\mathrm``, ``\\mbox`` and ``\\textbf``
-  wrappers are removed wherever they stand (their content kept), ``{:}`` is read as ``:``;
-  LaTeX spaces (``\\,`` ``\\;`` ``\\:`` ``\\!`` ``\\ `` ``~``), spaces and case are ignored;
-- what is left must be ``H:MM`` or ``H`` (1-12) followed by a.m./p.m. in any of the usual
-  spellings (``am``, ``a.m.``, ``a.m``), or ``H:MM`` with hours 0-23 (24-hour form);
-- its value is the minute of the day (12 a.m. is 0:00, 12 p.m. is noon). ``H:MM`` with
-  hours 1-12 and no a.m./p.m. is a time whose half of the day is unknown.
-
-The rule (in ``answer_rules``) applies only when the gold or the answer says a.m. or p.m.
-(so a ratio such as ``3:45`` is left to math-verify). Then the answer is correct exactly
-when both are times of the same minute; a time of unknown half of the day is equal to no
-a.m./p.m. time, and an answer that is no time at all is wrong, without a math-verify
-call.
+The full specification: docs/math-grading.md, section ``harness.grading.math.time_answers``.
 """
 
 from __future__ import annotations

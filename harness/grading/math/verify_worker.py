@@ -1,39 +1,6 @@
 """The math-verify worker process: parses and compares answers, one JSON request a line.
 
-It runs as ``python -m harness.grading.math.verify_worker`` under ``verify_pool``, never in the
-harness process, because a comparison can hang inside sympy (or eat memory) where no signal
-reaches it. Inside the worker each operation runs under an interval timer (a *soft*
-timeout: works whenever Python code runs); the parent enforces a *hard* deadline on top and
-kills the worker if even that passes. The address space is capped, so a huge expression
-fails with MemoryError instead of swapping the machine.
-
-Requests (one JSON object a line on stdin) and replies (one a line on stdout):
-
-- ``{"op": "hello"}`` -> ``{"math_verify": VERSION}``
-- ``{"op": "eq", "gold": G, "pred": P}`` -> ``{"eq": bool, "status": S, "reason": R}``
-  (``verify(gold, pred)``: math-verify's comparison is not symmetric; gold goes first)
-- ``{"op": "first", "pred": P, "reps": [R1, ...]}`` -> ``{"index": i, "statuses": [...]}``:
-  the first representative equivalent to ``P`` (-1 for none); one soft timeout per pair.
-
-Status is ``ok``, ``unparsed`` (math-verify could not parse one side and compared the raw
-strings), ``timeout`` or ``error``.
-
-Before ``verify`` runs, a pair that it could only call different is answered at once
-(``_pair_different``, which follows ``verify``'s own steps). Each parsed candidate gets a
-fingerprint: a value for an ordinary expression (a number, or an expression in free
-symbols evaluated at one fixed point, each symbol given the same value on both sides);
-for an equation ``lhs = rhs``, its right side's value (``verify`` compares an equation
-answer with a non-equation gold by the right side, and an assignment gold ``x = ...``
-with a non-equation answer by the gold's right side); length and element values of a
-tuple or finite set, of a matrix; openness and end values of an interval; the name of a
-lone symbol (``\\text{east}``); the text of a string; nothing for the rest (percentages,
-inequalities, anything that does not evaluate to a finite number). Then, for instance,
-two values more than 2e-6 apart (relative) fail ``verify``'s 6-decimal numeric test, its
-symbolic test (a difference that is not zero at a point is not zero) and its string
-test; collections of different sizes (a value counting as a one-element set), intervals
-with different openness and matrices of different shapes are never equal. The pair is
-different when every gold candidate against every answer candidate is such a case;
-everything else goes to ``verify``.
+The full specification: docs/math-grading.md, section ``harness.grading.math.verify_worker``.
 """
 
 from __future__ import annotations

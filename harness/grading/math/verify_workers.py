@@ -1,4 +1,4 @@
-"""A pool of math-verify worker processes with a hard deadline on every request.
+"""A set of math-verify worker processes with a hard deadline on every request.
 
 math-verify's own timeout uses ``signal.alarm``, which only works in the main thread and
 cannot interrupt a C-level computation (a huge integer power inside sympy). So comparisons
@@ -140,7 +140,7 @@ class _Worker:
         self._start()
 
 
-class VerifierPool:
+class VerifierWorkers:
     """``n_workers`` math-verify processes, started on first use, shared by threads."""
 
     def __init__(self, n_workers: int | None = None, timeout_s: float = 5.0,
@@ -181,22 +181,22 @@ class VerifierPool:
             self._idle = queue.Queue()
 
 
-_pools: dict[tuple[float, int, int], VerifierPool] = {}
+_worker_sets: dict[tuple[float, int, int], VerifierWorkers] = {}
 _pools_lock = threading.Lock()
 
 
-def shared_pool(timeout_s: float = 5.0, n_workers: int | None = None,
-                memory_mb: int = 4096) -> VerifierPool:
+def shared_workers(timeout_s: float = 5.0, n_workers: int | None = None,
+                memory_mb: int = 4096) -> VerifierWorkers:
     """One pool per setting for the whole process, closed at exit."""
     key = (timeout_s, n_workers or 0, memory_mb)
     with _pools_lock:
-        pool = _pools.get(key)
+        pool = _worker_sets.get(key)
         if pool is None:
-            pool = _pools[key] = VerifierPool(n_workers, timeout_s, memory_mb)
+            pool = _worker_sets[key] = VerifierWorkers(n_workers, timeout_s, memory_mb)
         return pool
 
 
 @atexit.register
 def _close_all() -> None:
-    for pool in list(_pools.values()):
+    for pool in list(_worker_sets.values()):
         pool.close()

@@ -26,8 +26,8 @@ from harness.build import build_task
 from harness.errors import ConfigError, InputError
 from harness.interfaces import Completion, SamplingParams, Task
 from harness.models.policies.base import LedgerPolicy, check_params, check_step_args
-from harness.store.jsonl import read_jsonl
 from harness.store.keys import canonical_json, file_sha256
+from harness.store.pool_file import StoredSample, read_pool
 from harness.types import Message
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -36,67 +36,6 @@ REGEX_COUNT = "tokenizer-free: count of regex \\w+|[^\\w\\s] matches"
 
 def regex_tokens(text: str) -> int:
     return len(_TOKEN.findall(text))
-
-
-class _Stored:
-    """One stored sample."""
-
-    def __init__(self, text: str, prompt_tokens: int | None, completion_tokens: int | None,
-                 finish_reason: str | None) -> None:
-        self.text = text
-        self.prompt_tokens, self.completion_tokens = prompt_tokens, completion_tokens
-        self.finish_reason = finish_reason
-
-
-def _optional_int(row: dict[str, Any], name: str, path: Path, line: int) -> int | None:
-    value = row.get(name)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                              or value < 0):
-        raise InputError("expected a non-negative integer", path=path, line=line, field=name)
-    return value
-
-
-def read_pool(path: Path) -> dict[str, list[_Stored]]:
-    """Samples per problem, in pool order; indices, when given, must be 0..k-1 per problem."""
-    indexed: dict[str, dict[int, tuple[int, _Stored]]] = {}
-    ordered: dict[str, list[_Stored]] = {}
-    for line, row in read_jsonl(path):
-        problem_id = row.get("problem_id")
-        if not isinstance(problem_id, str):
-            raise InputError("missing or not a string", path=path, line=line,
-                             field="problem_id")
-        field = "completion" if "completion" in row else "text"
-        text = row.get(field)
-        if not isinstance(text, str):
-            raise InputError("missing or not a string (a pool line needs 'completion' or "
-                             "'text')", path=path, line=line, field=field)
-        stored = _Stored(text, _optional_int(row, "prompt_tokens", path, line),
-                         _optional_int(row, "completion_tokens", path, line),
-                         row.get("finish_reason"))
-        index = _optional_int(row, "index", path, line)
-        if index is None:
-            if problem_id in indexed:
-                raise InputError("this problem's other lines carry 'index'", path=path,
-                                 line=line, field="index")
-            ordered.setdefault(problem_id, []).append(stored)
-            continue
-        if problem_id in ordered:
-            raise InputError("this problem's other lines carry no 'index'", path=path,
-                             line=line, field="index")
-        seen = indexed.setdefault(problem_id, {})
-        if index in seen:
-            raise InputError(f"duplicate index {index} for problem {problem_id!r} (first on "
-                             f"line {seen[index][0]})", path=path, line=line, field="index")
-        seen[index] = (line, stored)
-    for problem_id, by_index in indexed.items():
-        if sorted(by_index) != list(range(len(by_index))):
-            missing = sorted(set(range(max(by_index) + 1)) - set(by_index))
-            raise InputError(f"problem {problem_id!r}: indices must run 0..{len(by_index) - 1}"
-                             f", missing {missing[:5]}", path=path, field="index")
-        ordered[problem_id] = [by_index[i][1] for i in range(len(by_index))]
-    if not ordered:
-        raise InputError("no samples in the pool", path=path)
-    return ordered
 
 
 class ReplayPolicy(LedgerPolicy):
@@ -186,7 +125,7 @@ class ReplayPolicy(LedgerPolicy):
     def _prompt_tokens(messages: list[Message]) -> int:
         return sum(regex_tokens(m.get("content", "")) for m in messages)
 
-    def _completion(self, messages: list[Message], stored: _Stored) -> Completion:
+    def _completion(self, messages: list[Message], stored: StoredSample) -> Completion:
         if self.stored_counts:
             return Completion(stored.text, stored.prompt_tokens or 0,
                               stored.completion_tokens or 0, stored.finish_reason)
