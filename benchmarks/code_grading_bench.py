@@ -5,7 +5,8 @@ same parallelism, one run. Prints one JSON line.
         [--evalplus-python PY] [--python SANDBOX_PY]
 
 The programs are a seeded draw of ``--per-problem`` CodeGen-16B samples per HumanEval task
-(1,640 with the default 10) from the data mirror. Ours runs twice: as by default (every
+(1,640 with the default 10; a smaller ``--per-problem`` is the quick slice: evalplus needs
+every task to have samples) from the data mirror. Ours runs twice: as by default (every
 program on all inputs, so each one that finishes has its voting class) and with
 ``vote_budget_s=0`` (stopped at its first failure, as evalplus does; verdicts must be the
 same). Both graders' ground-truth outputs are
@@ -31,8 +32,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from code_agreement import codegen_records, evalplus_version, grade_records, run_evalplus
 
-from harness.build import build_task
 from harness.data import resolve_data_dir
+from harness.registry import TASKS
 
 
 def warm_evalplus(data_dir: Path, workdir: Path, python: str) -> None:
@@ -62,8 +63,11 @@ def main() -> int:
     data_dir = resolve_data_dir(args.data_dir)
     if data_dir is None:
         parser.error("needs the data mirror: --data-dir or PRM_HARNESS_DATA")
+    # evalplus runs in a scratch folder: a relative interpreter path would not resolve there
+    args.evalplus_python = os.path.abspath(args.evalplus_python)
     records = codegen_records(data_dir, args.per_problem, args.seed)
-    task = build_task("humanevalplus", data_dir, workers=args.workers, python=args.python)
+    options = {"workers": args.workers, "python": args.python}
+    task = TASKS.build("humanevalplus", options, data_dir=data_dir)
     problems = {p.id: p for p in task.load()}
     task.grader.expected([task.evalplus_problem(p) for p in problems.values()])
     with tempfile.TemporaryDirectory(prefix="code-bench-") as tmp:
@@ -77,8 +81,7 @@ def main() -> int:
     task.close()
     # the same grading as evalplus does it: stop each program at its first failure (no
     # voting classes for failing programs)
-    fast = build_task("humanevalplus", data_dir, workers=args.workers, python=args.python,
-                      vote_budget_s=0)
+    fast = TASKS.build("humanevalplus", {**options, "vote_budget_s": 0}, data_dir=data_dir)
     fast_problems = {p.id: p for p in fast.load()}
     fast.grader.expected([fast.evalplus_problem(p) for p in fast_problems.values()])
     started = time.monotonic()

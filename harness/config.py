@@ -14,15 +14,25 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
+from harness.aggregate import check_aggregation
 from harness.errors import ConfigError
 from harness.metrics import DEFAULT_BOOTSTRAP, DEFAULT_DRAWS, DEFAULT_SEED
 
-Aggregation = Literal["min", "last", "product", "mean"]
+#: a registered aggregation name (harness.registry.AGGREGATIONS)
+Aggregation = Annotated[str, AfterValidator(check_aggregation)]
 
 
 class _Strict(BaseModel):
@@ -79,13 +89,11 @@ class SamplingConfig(_Strict):
     stop: list[str] = Field(default_factory=list)
 
 
-def _default_aggregations() -> list[Aggregation]:
-    return ["last"]
-
-
 class MetricsConfig(_Strict):
     ks: list[int] | None = None  # default: 1, 2, 4, ... up to the smallest pool
-    aggregations: list[Aggregation] = Field(default_factory=_default_aggregations)
+    #: every PRM is aggregated with each of these; None: each PRM with the aggregation its
+    #: spec recommends (``last`` when it names none)
+    aggregations: list[Aggregation] | None = Field(default=None, min_length=1)
     draws: int = Field(default=DEFAULT_DRAWS, ge=1)
     bootstrap: int = Field(default=DEFAULT_BOOTSTRAP, ge=1)
     seed: int = DEFAULT_SEED
@@ -93,6 +101,56 @@ class MetricsConfig(_Strict):
 
 class ReportConfig(_Strict):
     kinds: list[str] = Field(default_factory=lambda: ["best-of-n"])
+
+
+class ConfigSource:
+    """The YAML text a config came from, to find the line a dotted field is on."""
+
+    def __init__(self, path: Path, text: str, overrides: tuple[str, ...]) -> None:
+        self.path = path
+        self.text = text
+        self.overridden = [o.split("=", 1)[0] for o in overrides]
+
+    def where(self, field: str) -> str:
+        """``path:line`` of the field's value (of its nearest written parent), or
+        ``path (--set KEY)`` when an override set it."""
+        for dotted in self.overridden:
+            if field == dotted or field.startswith(dotted + ".") \
+                    or dotted.startswith(field + "."):
+                return f"{self.path} (--set {dotted})"
+        line = _yaml_line(self.text, field.split("."))
+        return f"{self.path}:{line}" if line is not None else str(self.path)
+
+
+def _yaml_line(text: str, parts: list[str]) -> int | None:
+    """The 1-based line of the field at ``parts``: its key's line in a mapping, its item's
+    in a list; the deepest written parent's when the field is absent."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in parts:
+        if isinstance(node, yaml.MappingNode):
+            pair = next(((k, v) for k, v in node.value if k.value == part), None)
+            if pair is None:
+                break
+            line, node = pair[0].start_mark.line + 1, pair[1]
+        elif isinstance(node, yaml.SequenceNode) and part.isdigit() \
+                and int(part) < len(node.value):
+            node = node.value[int(part)]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+class ExecutorConfig(_Strict):
+    """Where the (stage, shard) units run; not part of a run's identity, since every
+    executor writes the same bytes."""
+
+    name: str = "local"
+    options: dict[str, Any] = Field(default_factory=dict)
 
 
 class RunConfig(_Strict):
@@ -105,6 +163,9 @@ class RunConfig(_Strict):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
     shard_size: int = Field(default=8, ge=1)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    #: where the config was read from, for errors that name the file and line
+    _source: ConfigSource | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _unique_prm_labels(self) -> RunConfig:
@@ -115,10 +176,18 @@ class RunConfig(_Strict):
         return self
 
     def identity(self) -> dict[str, Any]:
-        """What makes two runs the same run (where, under which name and whether references
-        are checked first are left out)."""
+        """What makes two runs the same run (where, under which name, on which executor and
+        whether references are checked first are left out)."""
         return self.model_dump(mode="json", exclude={"name": True, "runs_dir": True,
+                                                     "executor": True,
                                                      "task": {"reference_check"}})
+
+    def error(self, field: str, message: str) -> ConfigError:
+        """A ConfigError naming the config file, the field's line and the field."""
+        source = self._source
+        if source is None:
+            return ConfigError(f"config: field '{field}': {message}")
+        return ConfigError(f"{source.where(field)}: field '{field}': {message}")
 
 
 def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
@@ -143,8 +212,10 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     source = Path(path)
     if not source.is_file():
         raise ConfigError(f"{source}: config file not found")
+    text = source.read_text(encoding="utf-8")
+    origin = ConfigSource(source, text, tuple(overrides))
     try:
-        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
@@ -155,10 +226,12 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         dotted, text = override.split("=", 1)
         _set_path(raw, dotted, yaml.safe_load(text))
     try:
-        return RunConfig.model_validate(raw)
+        config = RunConfig.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(x) for x in first["loc"])
-        raise ConfigError(f"{source}: field '{where}': {first['msg']}"
+        raise ConfigError(f"{origin.where(where)}: field '{where}': {first['msg']}"
                           + (f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1
                              else "")) from None
+    config._source = origin
+    return config

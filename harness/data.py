@@ -8,6 +8,7 @@ file is downloaded from the hub at a pinned revision.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +85,30 @@ def _fetch_url(pinned: UrlFile) -> ResolvedFile:
     return ResolvedFile(path, {"source": "url", "url": pinned.url, "sha256": pinned.sha256})
 
 
+@functools.cache
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """False when HF_HUB_OFFLINE is set or the hub does not answer within ``timeout_s``.
+
+    Checked once per process so that an offline machine reads the local hub cache at once
+    (or fails in one line) instead of retrying every download for ~24 s.
+    """
+    import urllib.error
+    import urllib.request
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    try:
+        urllib.request.urlopen(urllib.request.Request(constants.ENDPOINT, method="HEAD"),
+                               timeout=timeout_s).close()
+    except urllib.error.HTTPError:
+        return True  # it answered
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def fetch_file(mirror_relpath: str, hub: HubFile | UrlFile | None,
                data_dir: Path | None) -> ResolvedFile:
     """Find a task file in the mirror, or download it from the hub at its pinned revision."""
@@ -108,14 +133,21 @@ def fetch_file(mirror_relpath: str, hub: HubFile | UrlFile | None,
         from huggingface_hub import hf_hub_download
     except ImportError as exc:  # pragma: no cover - it is a core dependency
         raise InputError("huggingface_hub is not installed") from exc
+    cache_only = not hub_reachable()
     try:
         local = hf_hub_download(
             repo_id=hub.repo_id,
             filename=hub.filename,
             revision=hub.revision,
             repo_type=hub.repo_type,
+            local_files_only=cache_only,
         )
     except Exception as exc:
+        if cache_only:
+            raise InputError(
+                f"no data folder is given and the hub is unreachable: "
+                f"{hub.repo_id}/{hub.filename}@{hub.revision[:12]} is not in the local hub "
+                f"cache; pass --data-dir or set {DATA_ENV} to a local mirror") from None
         raise InputError(
             f"could not download {hub.repo_id}/{hub.filename}@{hub.revision} from the hub "
             f"({type(exc).__name__}: {exc}); pass --data-dir or set {DATA_ENV} to use a "

@@ -1,18 +1,32 @@
 """The interfaces plug-ins implement. The core only ever talks to these.
 
 A Task turns a benchmark into Problems and judges Samples; a Policy writes solutions; a
-PRM scores their steps. Each exposes ``identity()``: the facts (ids, revisions, versions,
-settings) that go into the run manifest and the cache keys.
+PRM scores their steps; a Strategy searches with a policy and a PRM; a Report renders
+stored runs; an Executor runs the pipeline's units. Tasks, policies and PRMs expose
+``identity()``: the facts (ids, revisions, versions, settings) that go into the run
+manifest and the cache keys.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
 
-from harness.types import Compute, Domain, Grade, Message, Problem, Sample, StepScores
+from harness.errors import ConfigError
+from harness.types import (
+    Budget,
+    Compute,
+    Domain,
+    Grade,
+    Message,
+    Problem,
+    Sample,
+    StepScores,
+    Trajectory,
+)
 
 
 class Task(ABC):
@@ -105,6 +119,11 @@ class Task(ABC):
         """Dataset id, revision and file hashes, for the manifest."""
         return {"task": self.name}
 
+    def grading_provenance(self) -> dict[str, Any]:
+        """Facts about how this machine grades (interpreter path and libraries, workers)
+        for the grades' record; they stay out of keys unless they decide a verdict."""
+        return {}
+
     #: Fields of ``identity()`` that only say how samples are graded.
     grading_fields: ClassVar[tuple[str, ...]] = ("grading", "grader", "sandbox")
 
@@ -154,8 +173,20 @@ class Policy(ABC):
     ) -> list[list[Completion]]:
         """``params.n`` next steps for each (prompt, partial solution) pair, for search."""
 
+    #: Bump when this back-end's samples change for the same options (a fixed bug, a
+    #: new prompt rendering): generate-shard keys hold it, so stored pools are redone.
+    version: ClassVar[int] = 1
+
     def identity(self) -> dict[str, Any]:
         return {}
+
+    @classmethod
+    def resolved_identity(cls, **options: Any) -> dict[str, Any]:
+        """What decides the samples beyond ``options``, resolved *without* building the
+        back-end: the weights' hub commit or folder sha256, template files' hashes, the
+        back-end's version. Generate-shard keys hold it, so a new checkpoint at the same
+        path is never mistaken for the old one. Back-ends reading files override this."""
+        return {"backend_version": cls.version}
 
     def compute(self) -> Compute:
         """Cost of every call so far."""
@@ -179,8 +210,26 @@ class PRM(ABC):
         ScoreError naming the sample, never a padded or truncated list.
         """
 
+    #: Bump when this adapter's scores change for the same inputs (a fixed read-out):
+    #: score-shard keys hold it, so stored scores are recomputed.
+    version: ClassVar[int] = 1
+
     def identity(self) -> dict[str, Any]:
         return {"prm_id": self.prm_id}
+
+    @classmethod
+    def resolved_identity(cls, **options: Any) -> dict[str, Any]:
+        """What decides the scores beyond ``options``, resolved *without* loading the
+        model: the weights' hub commit or folder sha256, the spec's hash, the adapter's
+        version. Score-shard keys hold it, so a new checkpoint at the same path is never
+        mistaken for the old one. Adapters reading files override this."""
+        return {"adapter_version": cls.version}
+
+    @classmethod
+    def default_aggregation(cls, options: dict[str, Any]) -> str | None:
+        """The aggregation the PRM built from ``options`` is meant to be read with (its
+        spec's recommendation), found without loading it; None when it names none."""
+        return None
 
     def compute(self) -> Compute:
         return Compute()
@@ -188,3 +237,72 @@ class PRM(ABC):
     def compute_calls(self) -> list[dict[str, Any]]:
         """One record per scoring call so far (tokens, params, FLOPs, wall s)."""
         return []
+
+
+class Strategy(ABC):
+    """A search strategy (harness/strategies): builds solutions step by step with a policy's
+    ``step`` and a PRM's scores, within a budget that is a hard cap.
+
+    Constructed as ``cls(**options)`` (beam width, particles, ...). Every strategy returns
+    trajectories with the compute they used, so strategies compare at equal budget.
+    """
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def search(self, problems: Sequence[Problem], policy: Policy, prm: PRM,
+               budget: Budget) -> list[list[Trajectory]]:
+        """The finished trajectories of each problem (``problems[i]`` gets list i), best
+        first; stopping at the budget is not an error, exceeding it is."""
+
+    def identity(self) -> dict[str, Any]:
+        return {"strategy": self.name}
+
+
+class Report(ABC):
+    """A report kind (harness/reports): a pure function from stored runs to files.
+
+    A report reads a *set* of runs (a cross-domain table reads one run per task): run
+    folders by label, opened by the report itself (this layer imports no store). It is
+    constructed as ``cls(**options)`` from a ``reports/*.yaml`` spec's ``options`` and
+    reads only stored files, so rendering never runs a model.
+    """
+
+    name: ClassVar[str]
+    #: how many runs one rendering reads: (least, most), most None for any number
+    runs_allowed: ClassVar[tuple[int, int | None]] = (1, None)
+
+    @abstractmethod
+    def render(self, runs: Mapping[str, Path], out_dir: Path,
+               title: str | None = None) -> list[Path]:
+        """Write the report's files (tables, figures) under ``out_dir``; their paths."""
+
+    def only_run(self, runs: Mapping[str, Path]) -> tuple[str, Path]:
+        """(label, folder) of the one run a single-run report reads."""
+        if len(runs) != 1:
+            raise ConfigError(f"report {self.name!r} reads one run, not {len(runs)}")
+        ((label, path),) = runs.items()
+        return label, path
+
+
+UnitT = TypeVar("UnitT")
+ResultT = TypeVar("ResultT")
+
+
+class Executor(ABC):
+    """Runs independent units of work (one stage over one shard) for the pipeline.
+
+    ``fn`` is a top-level function and every unit a picklable spec, so an executor may run
+    them in other processes or on other machines; the function itself writes the unit's
+    shard into the run store and returns a small result. The local executor runs them in
+    order in this process; others (Ray) may finish them in any order.
+    """
+
+    @abstractmethod
+    def map(self, fn: Callable[[UnitT], ResultT], units: Sequence[UnitT]
+            ) -> Iterator[ResultT]:
+        """``fn(unit)`` for every unit, each result yielded as its unit finishes."""
+
+    def close(self) -> None:
+        """Release workers (nothing to release for executors that hold none)."""
+        return None

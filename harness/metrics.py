@@ -17,6 +17,9 @@ correctness flag, a voting class (-1 abstains) and, optionally, a selection scor
   ``draws`` seeded random subsets (the first k of a seeded permutation, per problem).
 - Confidence intervals: percentile bootstrap over problems, seeded; the same resamples are
   used for every metric so differences between metrics are paired.
+- Order: ``compute_all`` first puts problems, and the samples of each problem, in a
+  canonical order (natural order of their ids), so no result depends on the order of the
+  lines they were read from.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -47,6 +52,8 @@ class ProblemPool:
     correct: np.ndarray  # bool (n,)
     vote: np.ndarray  # int (n,), class ids >= 0, -1 abstains
     score: np.ndarray | None = None  # float (n,)
+    #: each sample's id, for the canonical order; None: the given order is canonical
+    sample_ids: Sequence[int | str] | None = None
 
     @property
     def n(self) -> int:
@@ -60,6 +67,46 @@ class Estimate:
     value: float
     ci: tuple[float, float]
     per_problem: np.ndarray = field(repr=False)
+
+
+# ---------------------------------------------------------------------------------------
+# canonical order
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(value: int | str) -> tuple[Any, ...]:
+    """A total order on ids: digit runs compare as numbers ("p2" < "p10"), then the text
+    and its type break any tie, so equal keys mean equal ids."""
+    text = str(value)
+    parts = _DIGITS.split(text)
+    chunks = tuple(int(c) if i % 2 else c for i, c in enumerate(parts))
+    return (chunks, text, isinstance(value, str))
+
+
+def canonical_pool(pool: ProblemPool) -> ProblemPool:
+    """The pool with its samples in id order and voting classes renumbered by first
+    appearance in that order: equal as a set of samples means equal arrays."""
+    ids = pool.sample_ids
+    if ids is None:
+        order = np.arange(pool.n)
+    else:
+        if len(ids) != pool.n:
+            raise HarnessError(f"problem {pool.problem_id!r}: {len(ids)} sample ids for "
+                               f"{pool.n} samples")
+        order = np.array(sorted(range(pool.n), key=lambda i: natural_key(ids[i])),
+                         dtype=np.int64)
+    vote = pool.vote[order]
+    renumbered: dict[int, int] = {}
+    classes = np.array([-1 if v < 0 else renumbered.setdefault(int(v), len(renumbered))
+                        for v in vote], dtype=np.int64)
+    return ProblemPool(pool.problem_id, pool.correct[order], classes,
+                       None if pool.score is None else pool.score[order], None)
+
+
+def canonical_order(pools: Sequence[ProblemPool]) -> list[int]:
+    """Indices of ``pools`` sorted by problem id (natural order)."""
+    return sorted(range(len(pools)), key=lambda i: natural_key(pools[i].problem_id))
 
 
 # ---------------------------------------------------------------------------------------
@@ -327,9 +374,15 @@ def compute_all(pools: Sequence[ProblemPool], ks: Sequence[int],
                 kinds: Sequence[str] = METRIC_KINDS, draws: int = DEFAULT_DRAWS,
                 seed: int = DEFAULT_SEED, n_boot: int = DEFAULT_BOOTSTRAP,
                 level: float = CI_LEVEL) -> dict[str, Estimate]:
-    """Every requested metric for every k, keyed ``"<kind>@<k>"``, with paired CIs."""
+    """Every requested metric for every k, keyed ``"<kind>@<k>"``, with paired CIs.
+
+    Computed on the canonical order (problems and samples by id), so the result depends
+    on the set of samples only; ``per_problem`` is returned in the order given."""
     if not pools:
         raise HarnessError("no problems to compute metrics on")
+    given = pools
+    order = canonical_order(given)
+    pools = [canonical_pool(given[i]) for i in order]
     unknown = set(kinds) - set(METRIC_KINDS)
     if unknown:
         raise HarnessError(f"unknown metric kinds {sorted(unknown)}; known {METRIC_KINDS}")
@@ -352,8 +405,23 @@ def compute_all(pools: Sequence[ProblemPool], ks: Sequence[int],
     names = list(per_problem)
     matrix = np.stack([per_problem[name] for name in names], axis=1)
     bounds = percentile_ci(bootstrap_means(matrix, n_boot, seed), level)
+    back = np.empty(len(order), dtype=np.int64)
+    back[order] = np.arange(len(order))  # canonical position of each given pool
     return {
         name: Estimate(float(matrix[:, j].mean()), (float(bounds[0, j]), float(bounds[1, j])),
-                       per_problem[name])
+                       per_problem[name][back])
         for j, name in enumerate(names)
     }
+
+
+def estimate_entries(estimates: dict[str, Estimate], ks: Sequence[int]) -> dict[str, Any]:
+    """``{"pass@1": {"value", "ci"}, ...}`` in k then METRIC_KINDS order: the one shape
+    metrics.json and ``metrics --json`` write estimates in."""
+    out: dict[str, Any] = {}
+    for k in ks:
+        for kind in METRIC_KINDS:
+            name = f"{kind}@{k}"
+            if name in estimates:
+                est = estimates[name]
+                out[name] = {"value": est.value, "ci": [est.ci[0], est.ci[1]]}
+    return out

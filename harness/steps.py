@@ -10,19 +10,22 @@ from __future__ import annotations
 import re
 from itertools import pairwise
 
-_BLANK_LINES = re.compile(r"\n[ \t]*\n\s*")
+#: a line break and the blank lines after it; the next line's indentation is not part of
+#: it (the card's ``split("\n\n")`` leaves it at the start of the next step)
+_BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
 
 
 def split_blank_lines(text: str) -> list[str]:
     """Split after each run of blank lines; every piece keeps its trailing separator, so
-    ``"".join(pieces) == text``. Empty text is one empty step."""
+    ``"".join(pieces) == text``, and starts with its own indentation. Empty text is one
+    empty step; trailing blank text belongs to the last step."""
     if not text:
         return [""]
     pieces, start = [], 0
     for match in _BLANK_LINES.finditer(text):
         if match.start() == 0:
             continue  # leading blank lines belong to the first step
-        if match.end() == len(text):
+        if not text[match.end():].strip():
             break
         pieces.append(text[start:match.end()])
         start = match.end()

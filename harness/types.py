@@ -73,3 +73,30 @@ class Compute:
     wall_s: float = 0.0
     device: str = "cpu"
     calls: int = 0
+
+
+@dataclass
+class Budget:
+    """Hard caps on one search (None: no cap); a strategy stops before crossing any."""
+
+    policy_tokens: int | None = None
+    policy_calls: int | None = None
+    prm_tokens: int | None = None
+    flops: float | None = None
+    wall_s: float | None = None
+
+
+@dataclass
+class Trajectory:
+    """One solution a search strategy built step by step, and the compute it took.
+
+    ``parent_ids[i]`` is the node that step i extended (None for the first step), so a
+    problem's tree or particle genealogy can be rebuilt from its trajectories.
+    """
+
+    problem_id: str
+    id: str
+    steps: list[str]
+    scores: list[float]  # the PRM's score of each prefix
+    parent_ids: list[str | None]
+    compute: Compute = field(default_factory=Compute)

@@ -29,8 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.build import build_task
 from harness.data import resolve_data_dir
+from harness.registry import TASKS
 
 SAMPLES = "samples"
 STORED = {
@@ -81,7 +81,8 @@ def stored_agreement(task_name: str, model: str, data_dir: Path, python: str | N
     results = json.loads(path.read_text())["eval"]
     if python:
         task_options = {**task_options, "python": python}
-    task = build_task(task_name, data_dir, workers=workers, **task_options, **options)
+    task = TASKS.build(task_name, {"workers": workers, **task_options, **options},
+                       data_dir=data_dir)
     problems = {p.id: p for p in task.load()}
     chosen = task_ids or sorted(results)
     records, theirs = [], []
@@ -217,7 +218,7 @@ def evalplus_agreement(data_dir: Path, per_problem: int, seed: int, workers: int
     with tempfile.TemporaryDirectory(prefix="evalplus-agreement-") as tmp:
         theirs, their_wall = run_evalplus(records, data_dir, workers, Path(tmp),
                                           evalplus_python)
-    task = build_task("humanevalplus", data_dir, workers=workers, python=python)
+    task = TASKS.build("humanevalplus", {"workers": workers, "python": python}, data_dir=data_dir)
     problems = {p.id: p for p in task.load()}
     started = time.monotonic()
     grades = grade_records(task, problems, records)

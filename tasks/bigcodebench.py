@@ -20,7 +20,8 @@ from harness.errors import ConfigError, InputError
 from harness.grading.runners.bigcodebench import BigCodeBenchGrader, BigCodeBenchProblem
 from harness.grading.runners.verdict import Verdict
 from harness.store.jsonl import read_json, read_jsonl
-from harness.tasks.code_common import CodeTask, bool_option, find_program, float_option
+from harness.tasks.code_common import CodeTask, find_program, float_option
+from harness.tasks.options import bool_option
 from harness.types import Message, Problem
 
 _FIELDS = ("task_id", "complete_prompt", "instruct_prompt", "canonical_solution",

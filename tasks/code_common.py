@@ -160,17 +160,6 @@ def budget_option(name: str, value: Any) -> float | None:
     return number
 
 
-def bool_option(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"option {name} must be true or false, not {value!r}")
-
-
 class CodeTask(Task):
     """Base of the code tasks: programs graded in a shared sandbox pool."""
 
@@ -194,6 +183,10 @@ class CodeTask(Task):
                                     preload=self.preload)
             weakref.finalize(self, self._sandbox.close)
         return self._sandbox
+
+    def grading_provenance(self) -> dict[str, Any]:
+        """The sandbox as it is here: interpreter path, version and libraries, workers."""
+        return {"sandbox": self.sandbox().provenance()}
 
     def close(self) -> None:
         if self._sandbox is not None:

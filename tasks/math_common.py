@@ -24,28 +24,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, accepted_options
 from harness.grading.math.extraction import extract_answer
 from harness.grading.math.grader import MathGrader
 from harness.grading.math.self_test import run_self_test
 from harness.interfaces import Task
 from harness.steps import split_after, split_before, split_blank_lines
+from harness.tasks.options import bool_option
 from harness.types import Grade, Message, Problem, Sample
 
 QWEN_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
 PROMPT_STYLES = ("qwen", "plain", "bare")
 STEP_MARKER = re.compile(r"(?im)^[ \t]*(?:#{1,6}[ \t]*)?(?:\*\*)?step[ \t]*\d+[ \t]*(?:\*\*)?[:.]")
-
-
-def _as_bool(value: bool | str, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    lowered = str(value).strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"option {name}={value!r}: expected true or false")
 
 
 class MathTask(Task):
@@ -60,14 +50,16 @@ class MathTask(Task):
                  timeout_s: float | str = 5.0, workers: int | str | None = None,
                  grade_cache: str | Path | None = None, **options: Any) -> None:
         if options:
-            raise ConfigError(f"task {self.name}: unknown options {sorted(options)}")
+            raise ConfigError(f"task {self.name!r}: unknown option"
+                              f"{'s' * (len(options) > 1)} {', '.join(sorted(options))}; "
+                              f"valid options: {', '.join(accepted_options(type(self)))}")
         self.data_dir = data_dir
         if prompt_style not in PROMPT_STYLES:
             raise ConfigError(f"prompt_style={prompt_style!r}: choose from {PROMPT_STYLES}")
         self.prompt_style = prompt_style
         self.steps = steps
         self._splitter = self._make_splitter(steps)
-        self.fallbacks = _as_bool(fallbacks, "fallbacks")
+        self.fallbacks = bool_option("fallbacks", fallbacks)
         self.timeout_s = float(timeout_s)
         self.workers = int(workers) if workers is not None else None
         self.grade_cache = grade_cache

@@ -41,3 +41,11 @@ def code_cache(tmp_path_factory):
         path = tmp_path_factory.mktemp("cache")
         mp.setenv("PRM_HARNESS_CACHE", str(path))
         yield path
+
+
+@pytest.fixture(scope="session")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of the tiny PRM checkpoints (tests/prm_tiny.py builds them on demand)."""
+    from prm_tiny import tiny_root
+
+    return tiny_root(tmp_path_factory)

@@ -15,8 +15,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from code_agreement import codegen_records, grade_records, stored_agreement
 
-from harness.build import build_task
 from harness.grading.runners.bigcodebench import required_modules
+from harness.registry import TASKS
 
 FIXTURE = Path(__file__).parent / "fixtures" / "evalplus_codegen16b_verdicts.json"
 STORED_BCB = ("samples/qwen2.5-coder_base_bigcodebench_hard/7b-base/"
@@ -50,7 +50,7 @@ def test_agrees_with_stored_evalplus_results(shared_data, task_name, model, tota
 
 def test_agrees_with_stored_bigcodebench_results(shared_data):
     stored = json.loads((shared_data / STORED_BCB).read_text())["eval"]
-    task = build_task("bigcodebench-hard", shared_data)
+    task = TASKS.build("bigcodebench-hard", data_dir=shared_data)
     problems = {p.id: p for p in task.load()}
     needed = {pid: required_modules(task.bigcodebench_problem(p))
               for pid, p in problems.items()}
@@ -72,7 +72,7 @@ def test_agrees_with_recorded_evalplus_verdicts(shared_data):
     assert [(r["task_id"], r["pool_index"]) for r in records] == list(verdicts)
     subset = _draw(sorted({r["task_id"] for r in records}), 20, seed=3)
     chosen = [r for r in records if r["task_id"] in subset]
-    task = build_task("humanevalplus", shared_data, workers=2)
+    task = TASKS.build("humanevalplus", {"workers": 2}, data_dir=shared_data)
     problems = {p.id: p for p in task.load()}
     grades = grade_records(task, problems, chosen)
     task.close()

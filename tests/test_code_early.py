@@ -8,14 +8,15 @@ import time
 
 import pytest
 
-from harness.build import build_task
+from harness.registry import TASKS
 
 ADD = "def add(x: int, y: int):\n"
 
 
 @pytest.fixture(scope="module")
 def humaneval(shared_data, code_cache):
-    task = build_task("humanevalplus", shared_data, workers=2, vote_budget_s=0.5)
+    task = TASKS.build("humanevalplus", {"workers": 2, "vote_budget_s": 0.5},
+                       data_dir=shared_data)
     problems = {p.id: p for p in task.load()}
     yield task, problems["HumanEval/53"]
     task.close()
@@ -52,7 +53,8 @@ def test_by_default_no_program_is_cut_and_every_finished_one_votes(shared_data, 
                 ADD + "    return x + y\n"]
     verdicts = {}
     for budget in (None, 0):
-        task = build_task("humanevalplus", shared_data, workers=2, vote_budget_s=budget)
+        task = TASKS.build("humanevalplus", {"workers": 2, "vote_budget_s": budget},
+                           data_dir=shared_data)
         try:
             problem = next(p for p in task.load() if p.id == "HumanEval/53")
             grades = task.grade(problem, [task.prepare(problem, i, t)

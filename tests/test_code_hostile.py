@@ -10,8 +10,8 @@ import threading
 
 import pytest
 
-from harness.build import build_task
 from harness.grading.sandbox.core import CHILD_DIR
+from harness.registry import TASKS
 
 AS_ROOT = os.geteuid() == 0
 ADD = "def add(x: int, y: int):\n"
@@ -20,7 +20,7 @@ CHILD_FILE = CHILD_DIR / "_sbx_call.py"  # the harness' own runner code
 
 @pytest.fixture(scope="module")
 def humaneval(shared_data, code_cache):
-    task = build_task("humanevalplus", shared_data, workers=2)
+    task = TASKS.build("humanevalplus", {"workers": 2}, data_dir=shared_data)
     problems = {p.id: p for p in task.load()}
     yield task, problems["HumanEval/53"]
     task.close()
@@ -73,6 +73,25 @@ def hostile_programs(outside: str, port: int) -> dict[str, str]:
                          "for fd in range(3, 256):\n    try:\n"
                          "        posix.write(fd, b'PRMSBX1 0 2\\n{}')\n"
                          "    except OSError:\n        pass\n" + ADD + "    return -1\n"),
+        "per-input timer disabled": ("import signal, time\nslow = [True]\n" + ADD +
+                                     "    signal.setitimer(signal.ITIMER_REAL, 0)\n"
+                                     "    signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
+                                     "    if slow.pop() if slow else False:\n"
+                                     "        time.sleep(2.5)  # 2.5x the 1 s limit\n"
+                                     "    return x + y\n"),
+        "disk filler": "filled = []\n" + ADD + (
+                              "    import posix\n    if filled:\n"
+                              "        return x + y if filled[0] == 700 else None\n"
+                              "    written = 0\n    try:\n"
+                              "        for i in range(700):\n"
+                              "            fd = posix.open('f%d' % i, posix.O_WRONLY | "
+                              "posix.O_CREAT, 0o600)\n"
+                              "            posix.write(fd, b'x' * (1 << 20))\n"
+                              "            posix.close(fd)\n"
+                              "            written += 1\n"
+                              "    except OSError:\n        pass\n"
+                              "    filled.append(written)  # 700 MB in 1 MB files: no cap\n"
+                              "    return x + y if written == 700 else None\n"),
         "tamper with the driver": ("import sys\n"
                                    "for name, module in list(sys.modules.items()):\n"
                                    "    if name.startswith('_sbx'):\n"
@@ -137,7 +156,7 @@ BCB_TESTED_TASK = "BigCodeBench/4"
 
 @pytest.fixture(scope="module")
 def bigcodebench(shared_data):
-    task = build_task("bigcodebench", shared_data, workers=2, timeout=20)
+    task = TASKS.build("bigcodebench", {"workers": 2, "timeout": 20}, data_dir=shared_data)
     problems = {p.id: p for p in task.load()}
     yield task, problems[BCB_TESTED_TASK]
     task.close()

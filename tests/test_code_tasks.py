@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.build import build_task
 from harness.errors import ConfigError, InputError
 from harness.grading.runners.safe_pickle import (
     UnsafePickle,
     decode_compressed_tests,
     pickled_string,
 )
+from harness.registry import TASKS
 from harness.tasks.code_common import find_program, split_code_steps
 from harness.tasks.livecodebench import release_files
 
@@ -32,7 +32,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
     ("bigcodebench-hard", {"split": "instruct"}, 148, None),
 ])
 def test_loaders_read_the_mirror(shared_data, name, options, count, first):
-    task = build_task(name, shared_data, **options)
+    task = TASKS.build(name, options, data_dir=shared_data)
     problems = task.load()
     assert len(problems) == count
     assert len({p.id for p in problems}) == count
@@ -44,7 +44,7 @@ def test_loaders_read_the_mirror(shared_data, name, options, count, first):
 
 
 def test_mbpp_inputs_are_converted_as_evalplus_does(shared_data):
-    task = build_task("mbppplus", shared_data)
+    task = TASKS.build("mbppplus", data_dir=shared_data)
     task.load()
     problem = task._problems["Mbpp/2"]  # similar_elements takes two tuples
     assert all(isinstance(a, tuple) for a in problem.base_inputs[0])
@@ -53,7 +53,7 @@ def test_mbpp_inputs_are_converted_as_evalplus_does(shared_data):
 
 def test_unknown_version_and_bad_rows_are_clear_errors(shared_data, tmp_path):
     with pytest.raises(ConfigError, match="unknown version 'v9'"):
-        build_task("mbppplus", shared_data, version="v9")
+        TASKS.build("mbppplus", {"version": "v9"}, data_dir=shared_data)
     bad = tmp_path / "humanevalplus" / "v0.1.10"
     bad.mkdir(parents=True)
     (bad / "HumanEvalPlus.jsonl.gz").write_bytes(b"")
@@ -61,7 +61,7 @@ def test_unknown_version_and_bad_rows_are_clear_errors(shared_data, tmp_path):
     with gzip.open(bad / "HumanEvalPlus.jsonl.gz", "wt") as handle:
         handle.write(json.dumps({"task_id": "HumanEval/0", "prompt": "x"}) + "\n")
     with pytest.raises(InputError) as info:
-        build_task("humanevalplus", tmp_path).load()
+        TASKS.build("humanevalplus", data_dir=tmp_path).load()
     assert info.value.line == 1 and info.value.field == "entry_point"
 
 
@@ -70,7 +70,7 @@ def test_livecodebench_releases_dates_and_both_test_kinds():
     assert release_files("v2_v4") == ("test2.jsonl", "test3.jsonl", "test4.jsonl")
     with pytest.raises(ConfigError):
         release_files("release_v9")
-    task = build_task("livecodebench", FIXTURES, release="release_v1")
+    task = TASKS.build("livecodebench", {"release": "release_v1"}, data_dir=FIXTURES)
     problems = {p.id: p for p in task.load()}
     assert sorted(problems) == ["9001", "fx101_a", "fx101_b"]
     stdin = task.livecodebench_problem(problems["fx101_a"])
@@ -78,13 +78,13 @@ def test_livecodebench_releases_dates_and_both_test_kinds():
     assert stdin.tests[2].input == "4\n10 20 30 40\n"
     functional = task.livecodebench_problem(problems["9001"])
     assert functional.func_name == "pairSum" and functional.tests[0].testtype == "functional"
-    later = build_task("livecodebench", FIXTURES, release="release_v2",
-                       start_date="2024-06-01", end_date="2024-12-31")
+    later = TASKS.build("livecodebench", {"release": "release_v2", "start_date": "2024-06-01",
+                                          "end_date": "2024-12-31"}, data_dir=FIXTURES)
     assert [p.id for p in later.load()] == ["fx202_a"]
 
 
 def test_livecodebench_grading(tmp_path):
-    task = build_task("livecodebench", FIXTURES, release="release_v1", workers=2)
+    task = TASKS.build("livecodebench", {"release": "release_v1", "workers": 2}, data_dir=FIXTURES)
     problems = {p.id: p for p in task.load()}
     sums = problems["fx101_a"]
     texts = ["```python\nn = int(input())\na = list(map(int, input().split()))\n"
@@ -164,7 +164,7 @@ def test_find_program():
 def test_evalplus_lines_grade_like_evalplus(shared_data, code_cache, tmp_path, capsys):
     from helpers import run_cli, write_jsonl
 
-    task = build_task("humanevalplus", shared_data)
+    task = TASKS.build("humanevalplus", data_dir=shared_data)
     prompt = {p.id: p for p in task.load()}["HumanEval/53"].metadata["prompt"]
     samples = write_jsonl(tmp_path / "samples.jsonl", [
         {"task_id": "HumanEval/53", "completion": "    return x + y\n"},
@@ -195,7 +195,7 @@ def test_evalplus_lines_grade_like_evalplus(shared_data, code_cache, tmp_path, c
 
 
 def test_livecodebench_programs_cannot_fake_their_results():
-    task = build_task("livecodebench", FIXTURES, release="release_v1", workers=2)
+    task = TASKS.build("livecodebench", {"release": "release_v1", "workers": 2}, data_dir=FIXTURES)
     problems = {p.id: p for p in task.load()}
     sums, pairs = problems["fx101_a"], problems["9001"]
     solve = ("n = int(input())\na = list(map(int, input().split()))\n"
@@ -228,7 +228,7 @@ def test_livecodebench_programs_cannot_fake_their_results():
 
 
 def test_a_verdict_close_to_its_time_limit_is_flagged(shared_data, code_cache):
-    task = build_task("humanevalplus", shared_data, workers=1)
+    task = TASKS.build("humanevalplus", {"workers": 1}, data_dir=shared_data)
     problem = {p.id: p for p in task.load()}["HumanEval/53"]
     slow_once = ("def add(x: int, y: int):\n    import time\n"
                  "    if not hasattr(add, 'slept'):\n        add.slept = True\n"

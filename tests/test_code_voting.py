@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from code_agreement import codegen_records, grade_records
 
-from harness.build import build_task
+from harness import registry
 from harness.metrics import ProblemPool, voting_values
 
 TASKS = ("HumanEval/0", "HumanEval/2", "HumanEval/13", "HumanEval/23", "HumanEval/35",
@@ -25,7 +25,7 @@ PER_PROBLEM = 20
 @pytest.fixture(scope="module")
 def graded(shared_data, code_cache):
     records = [r for r in codegen_records(shared_data, PER_PROBLEM, 0) if r["task_id"] in TASKS]
-    task = build_task("humanevalplus", shared_data, workers=2)
+    task = registry.TASKS.build("humanevalplus", {"workers": 2}, data_dir=shared_data)
     problems = {p.id: p for p in task.load()}
     grades = grade_records(task, problems, records)
     task.close()

@@ -12,7 +12,7 @@ import pytest
 from helpers import run_cli
 from http_fake_server import FakeServer, openai_handlers
 
-from harness.build import build_task
+from harness.registry import TASKS
 from harness.store.jsonl import read_jsonl
 from harness.store.records import sample_from_row
 
@@ -35,7 +35,7 @@ def test_sim_pool_with_steps_answers_and_provenance(tmp_path: Path, capsys) -> N
     summary = json.loads(stdout)
     assert (summary["problems"], summary["samples"]) == (3, 12)
     samples, provenance = read_pool_and_provenance(out)
-    problems = build_task("synthetic-arith", None, n_problems=8).load()
+    problems = TASKS.build("synthetic-arith", {"n_problems": 8}).load()
     assert [s.problem_id for s in samples] == [p.id for p in problems[2:5] for _ in range(4)]
     assert [s.index for s in samples] == [0, 1, 2, 3] * 3
     for s in samples:

@@ -20,12 +20,12 @@ from harness.tasks import aime24, math500, prm800k, processbench
 
 LOAD_ALL = """
 import json
-from harness.build import build_task
+from harness.registry import TASKS
 from harness.tasks.processbench import SPLITS, load_split
 from harness.tasks.prm800k import read_rated_steps
 out = {}
 for name in ("math500", "aime24", "prm800k"):
-    task = build_task(name, None)
+    task = TASKS.build(name)
     problems = task.load()
     out[name] = {"n": len(problems), "sources": task.sources,
                  "first": problems[0].id, "reference": problems[0].reference,

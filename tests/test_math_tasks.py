@@ -7,14 +7,14 @@ import json
 import pytest
 from helpers import run_cli, write_jsonl
 
-from harness.build import build_task
 from harness.errors import ConfigError, InputError
+from harness.registry import TASKS
 from harness.tasks.math_common import QWEN_SYSTEM
 
 
 @pytest.fixture(scope="module")
 def math500(shared_data):
-    task = build_task("math500", shared_data, workers=1)
+    task = TASKS.build("math500", {"workers": 1}, data_dir=shared_data)
     return task, task.load()
 
 
@@ -38,7 +38,7 @@ def test_prompt_styles(math500):
     assert task.prompt(p, "bare") == [{"role": "user", "content": statement}]
     with pytest.raises(ConfigError):
         task.prompt(p, "nope")
-    plain = build_task("math500", None, prompt_style="plain")
+    plain = TASKS.build("math500", {"prompt_style": "plain"})
     assert plain.messages("Q") == [{"role": "user", "content": f"Q\n\n{QWEN_SYSTEM}"}]
 
 
@@ -54,18 +54,18 @@ def test_steps_join_back_exactly_on_every_reference_solution(math500):
 
 def test_step_split_modes():
     text = "Intro.\nStep 1: add.\n**Step 2:** carry\n\n## Step 3. done \\boxed{4}"
-    markers = build_task("math500", None, steps="markers")
+    markers = TASKS.build("math500", {"steps": "markers"})
     assert markers.split_steps(text) == ["Intro.\n", "Step 1: add.\n", "**Step 2:** carry\n\n",
                                          "## Step 3. done \\boxed{4}"]
-    regex = build_task("math500", None, steps="regex:\\n")
+    regex = TASKS.build("math500", {"steps": "regex:\\n"})
     assert regex.split_steps("a\nb\n\nc\n") == ["a\n", "b\n", "\n", "c\n"]
-    blank = build_task("math500", None)
+    blank = TASKS.build("math500")
     assert blank.split_steps("a\n\nb\n \n\nc") == ["a\n\n", "b\n \n\n", "c"]
     for bad in ("regex:(", "regex:x*", "lines"):
         with pytest.raises(ConfigError):
-            build_task("math500", None, steps=bad)
+            TASKS.build("math500", {"steps": bad})
     with pytest.raises(ConfigError, match="unknown options"):
-        build_task("math500", None, colour="red")
+        TASKS.build("math500", {"colour": "red"})
 
 
 def test_grade_pool_of_one_problem(math500):
@@ -82,7 +82,7 @@ def test_grade_pool_of_one_problem(math500):
 
 
 def test_aime_reference_completion_without_box(shared_data):
-    task = build_task("aime24", shared_data, workers=1)
+    task = TASKS.build("aime24", {"workers": 1}, data_dir=shared_data)
     problems = {p.id: p for p in task.load()}
     assert len(problems) == 30
     p60 = problems["aime24-60"]
@@ -135,19 +135,19 @@ def test_tasks_list_names_every_registered_task(capsys):
 
 def test_missing_and_malformed_files_name_the_file(tmp_path, shared_data):
     with pytest.raises(InputError, match=r"math500/test\.jsonl"):
-        build_task("math500", tmp_path).load()
+        TASKS.build("math500", data_dir=tmp_path).load()
     (tmp_path / "aime24").mkdir()
     lines = (shared_data / "aime24" / "test.jsonl").read_text().splitlines()
     bad = json.loads(lines[1])
     del bad["answer"]
     (tmp_path / "aime24" / "test.jsonl").write_text(lines[0] + "\n" + json.dumps(bad) + "\n")
     with pytest.raises(InputError) as info:
-        build_task("aime24", tmp_path).load()
+        TASKS.build("aime24", data_dir=tmp_path).load()
     assert info.value.line == 2 and info.value.field == "answer"
     assert str(info.value).startswith(str(tmp_path / "aime24" / "test.jsonl"))
     (tmp_path / "aime24" / "test.jsonl").write_text(lines[0] + "\n{not json\n")
     with pytest.raises(InputError, match="malformed JSON") as info:
-        build_task("aime24", tmp_path).load()
+        TASKS.build("aime24", data_dir=tmp_path).load()
     assert info.value.line == 2
 
 

@@ -9,23 +9,23 @@ from pathlib import Path
 import pytest
 from helpers import write_jsonl
 
-from harness.build import build_policy, build_task
 from harness.errors import ConfigError, InputError
 from harness.interfaces import SamplingParams
 from harness.models.policies.replay import REGEX_COUNT, ReplayPolicy
 from harness.pipeline.generate import generate_pool, pool_provenance, write_pool
+from harness.registry import POLICIES, TASKS
 from harness.store.records import to_row
 
 
 @pytest.fixture(scope="module")
 def task():
-    return build_task("synthetic-arith", None, n_problems=6)
+    return TASKS.build("synthetic-arith", {"n_problems": 6})
 
 
 @pytest.fixture(scope="module")
 def pool(task, tmp_path_factory) -> tuple[Path, list]:
     """A pool of 4 samples for each of 6 problems, written by the sim policy."""
-    sim = build_policy("sim")
+    sim = POLICIES.build("sim")
     params = SamplingParams(n=4, seed=2)
     problems = task.load()
     samples = generate_pool(task, problems, sim, params)
@@ -61,7 +61,7 @@ def test_unknown_problems_are_errors(task, pool, tmp_path: Path) -> None:
     replay = ReplayPolicy(pool[0], task)
     with pytest.raises(ConfigError, match="is not a prompt of task synthetic-arith"):
         replay.sample([[{"role": "user", "content": "What is 1 + 1?"}]], SamplingParams(n=1))
-    bigger = build_task("synthetic-arith", None, n_problems=8)
+    bigger = TASKS.build("synthetic-arith", {"n_problems": 8})
     with pytest.raises(ConfigError, match="has no samples for problem 'synthetic-arith/0/7'"):
         ReplayPolicy(pool[0], bigger).sample([bigger.load()[7].prompt], SamplingParams(n=1))
     stray = write_jsonl(tmp_path / "stray.jsonl", [

@@ -46,9 +46,9 @@ ENGINE = {"dtype": "float32", "max_model_len": 512, "enforce_eager": True}
 
 @pytest.fixture(scope="module")
 def pol(tiny_policy_dir: str) -> Any:
-    from harness.build import build_policy
+    from harness.registry import POLICIES
 
-    return build_policy("vllm", model=tiny_policy_dir, **ENGINE)
+    return POLICIES.build("vllm", {"model": tiny_policy_dir, **ENGINE})
 
 
 @pytest.fixture(scope="module")

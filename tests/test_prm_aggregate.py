@@ -1,10 +1,11 @@
-"""Aggregation at selection time, from stored step scores (harness/models/prms/aggregate)."""
+"""Aggregation at selection time, from stored step scores (harness/aggregate.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from harness.aggregate import AGGREGATIONS, aggregate
+from harness import registry
+from harness.aggregate import aggregate
 from harness.errors import ScoreError
 from harness.store.records import step_scores_from_row, to_row
 from harness.types import StepScores
@@ -18,7 +19,7 @@ def test_aggregations_on_stored_step_scores():
     assert aggregate(scores, "last") == 1.0
     assert aggregate(scores, "product") == pytest.approx(0.1862)
     assert aggregate(scores, "mean") == pytest.approx(0.7925)
-    assert set(AGGREGATIONS) == {"min", "last", "product", "mean"}
+    assert registry.names("aggregation") == ["last", "mean", "min", "product"]
 
 
 def test_no_scores_or_unknown_method_is_an_error():

@@ -4,15 +4,10 @@
 from __future__ import annotations
 
 import pytest
-from prm_tiny import as_problems_samples, build, make_prm, tiny_root
+from prm_tiny import as_problems_samples, build, make_prm
 from prm_tiny import samples_from_processbench as draw
 
 from harness.models.compute import FLOPS_METHOD
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    return tiny_root(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

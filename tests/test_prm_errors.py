@@ -5,18 +5,13 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from prm_tiny import FAMILY_CASES, as_problems_samples, build, make_prm, tiny_root
+from prm_tiny import FAMILY_CASES, as_problems_samples, build, make_prm
 from prm_tiny import samples_from_processbench as draw
 
 from harness.errors import ConfigError, ScoreError
 from harness.models.prms.adapter import TransformersPRM
 from harness.models.prms.specs import shipped_specs
 from harness.types import Problem, Sample
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    return tiny_root(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

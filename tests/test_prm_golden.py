@@ -22,7 +22,6 @@ from prm_tiny import (
     build,
     make_prm,
     processbench_item,
-    tiny_root,
 )
 from prm_tiny import samples_from_processbench as draw
 
@@ -30,11 +29,6 @@ from harness.types import Sample
 
 QWEN_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
 TOL = 1e-5
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    return tiny_root(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -288,10 +282,10 @@ def test_implicit_matches_reference_procedure(root, shared_data, items):
 
 
 def test_every_family_has_a_golden_case():
-    from harness.models.prms.specs import FAMILIES
+    from harness import registry
 
     covered = {case.split("/")[0] for case in [*CARDS, "implicit"]}
-    assert covered == set(FAMILIES)
+    assert covered == set(registry.names("family"))
     assert set(FAMILY_CASES) == {*CARDS, "implicit"}
 
 

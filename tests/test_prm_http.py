@@ -9,16 +9,11 @@ from __future__ import annotations
 import pytest
 import torch
 from prm_server import PoolingServer
-from prm_tiny import FAMILY_CASES, as_problems_samples, build, make_prm, tiny_root
+from prm_tiny import FAMILY_CASES, as_problems_samples, build, make_prm
 from prm_tiny import samples_from_processbench as draw
 
 from harness.errors import ScoreError
 from harness.models.prms.adapter import HttpPRM
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    return tiny_root(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

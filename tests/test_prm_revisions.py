@@ -11,9 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
-from prm_tiny import build, make_prm, tiny_root
+from prm_tiny import build, make_prm
 
 from harness.models.model_files import folder_sha256, resolved_revision
 from harness.models.prms.specs import shipped_specs
@@ -27,11 +26,6 @@ def _independent_hash(folder: Path) -> str:
         name = path.relative_to(folder).as_posix()
         lines.append(f"{name}\0{hashlib.sha256(path.read_bytes()).hexdigest()}\n")
     return hashlib.sha256("".join(lines).encode()).hexdigest()
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    return tiny_root(tmp_path_factory)
 
 
 def test_a_local_folder_is_pinned_by_the_hash_of_every_file(root, shared_data, tmp_path):

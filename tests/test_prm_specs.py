@@ -7,9 +7,9 @@ import textwrap
 import pytest
 import yaml
 
+from harness import registry
 from harness.errors import ConfigError
 from harness.models.prms.specs import (
-    FAMILIES,
     SPEC_PATH_ENV,
     load_spec,
     parse_spec,
@@ -32,7 +32,7 @@ PROTOCOL_IDS = [  # every public PRM of PRM_PROTOCOLS.md whose family is impleme
 def test_shipped_specs_cover_the_protocol_notes_and_every_family():
     specs = shipped_specs()
     assert sorted(specs) == sorted(PROTOCOL_IDS)
-    assert {s.family for s in specs.values()} == set(FAMILIES)
+    assert {s.family for s in specs.values()} == set(registry.names("family"))
 
 
 def test_shipped_specs_state_the_protocol_details():

@@ -29,7 +29,6 @@ from prm_tiny import (  # noqa: E402
     build,
     make_prm,
     max_abs_diff,
-    tiny_root,
 )
 from prm_tiny import samples_from_processbench as draw  # noqa: E402
 
@@ -45,11 +44,6 @@ ENGINE = {"max_model_len": 4096, "enforce_eager": True}
 POOLING_CASES = ["qwen-prm", "token-classification", "token-classification/pure",
                  "step-tag/math-shepherd", "step-tag/math-psa", "chat-turn", "outcome",
                  "generative"]
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    return tiny_root(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

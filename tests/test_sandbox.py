@@ -164,13 +164,20 @@ def test_no_network_even_to_the_hosts_loopback(sandbox):
 
 @needs_root
 def test_killing_the_harness_is_refused(sandbox):
+    """The harness and the zygote lie outside the job's pid namespace (no parent pid, no
+    such process); its init is root's; ``kill(-1)`` reaches nothing outside."""
     program = (f"import os, signal\n"
-               f"for pid in (os.getppid(), {os.getpid()}, 1):\n"
+               f"print(os.getppid())\n"
+               f"for pid in ({os.getpid()}, 1):\n"
                f"    try:\n        os.kill(pid, signal.SIGKILL)\n        print('killed', pid)\n"
-               f"    except PermissionError:\n        print('refused')\n")
+               f"    except (PermissionError, ProcessLookupError) as exc:\n"
+               f"        print('refused', type(exc).__name__)\n"
+               f"os.kill(-1, signal.SIGKILL)\n")
     result = run(sandbox, program)
     assert result.status == "ok"
-    assert result.stdout == b"refused\nrefused\nrefused\n"
+    assert result.stdout == b"0\nrefused ProcessLookupError\nrefused PermissionError\n"
+    assert all(z.alive() for z in sandbox._zygotes if z.proc is not None)
+    assert run(sandbox, "print(1)").stdout == b"1\n"
 
 
 @needs_root
@@ -232,11 +239,28 @@ def _reads(sandbox, paths):
     return json.loads(result.stdout)
 
 
+UNREADABLE = ("FileNotFoundError", "PermissionError", [])  # what a program may get
+
+
+def _data_copy_under_tmp(shared_data: Path) -> Path:
+    """The HumanEval+ file in a data folder under /tmp (as a CI checkout there has it)."""
+    top = Path(tempfile.mkdtemp(prefix="prm-data-", dir="/tmp"))
+    relative = Path("humanevalplus") / "v0.1.10" / "HumanEvalPlus.jsonl.gz"
+    (top / "data" / relative).parent.mkdir(parents=True)
+    shutil.copy2(shared_data / relative, top / "data" / relative)
+    return top
+
+
 @needs_root
-def test_the_answer_key_is_hidden(shared_data, monkeypatch):
-    """The data mirror and the harness cache (expected outputs) are out of sight."""
+@pytest.mark.parametrize("where", ["as configured", "copied under /tmp"])
+def test_the_answer_key_is_hidden(shared_data, monkeypatch, where):
+    """The data mirror and the harness cache (expected outputs) cannot be read, wherever
+    the data folder lies (a checkout under /tmp included)."""
     cache = Path(tempfile.mkdtemp(prefix="prm-cache-", dir="/var/tmp"))
+    copy = _data_copy_under_tmp(shared_data) if where != "as configured" else None
+    data = copy / "data" if copy else shared_data
     try:
+        monkeypatch.setenv("PRM_HARNESS_DATA", str(data))
         secret = cache / "evalplus-expected" / "ab" / "abcd.json"
         secret.parent.mkdir(parents=True)
         secret.write_text('{"base": "[1, 2, 3]"}')
@@ -244,17 +268,69 @@ def test_the_answer_key_is_hidden(shared_data, monkeypatch):
         from harness.store.cache import store
         store("probe", "00" * 32, {"x": 1})
         assert cache.stat().st_mode & 0o777 == 0o700
-        answers = shared_data / "humanevalplus" / "v0.1.10" / "HumanEvalPlus.jsonl.gz"
+        answers = data / "humanevalplus" / "v0.1.10" / "HumanEvalPlus.jsonl.gz"
         assert answers.is_file()
         with Sandbox(workers=1) as box:
-            assert str(cache.resolve()) in box.identity()["hidden"]
-            seen = _reads(box, [answers, secret, cache, shared_data, shared_data.parent])
-        assert seen[str(answers)] == "FileNotFoundError"
-        assert seen[str(secret)] == "FileNotFoundError"
-        assert seen[str(cache)] == [] and seen[str(shared_data)] == []
-        assert "data" in seen[str(shared_data.parent)]  # the folder itself stays, empty
+            seen = _reads(box, [answers, answers.parent, secret, cache, data])
+        for path, got in seen.items():
+            assert got in UNREADABLE, (path, got)
     finally:
         shutil.rmtree(cache)
+        if copy:
+            shutil.rmtree(copy)
+
+
+@needs_root
+def test_copies_of_the_answer_key_elsewhere_are_unreadable(shared_data):
+    """The view is an allow-list: a copy of the HumanEval+ file anywhere outside it (the
+    checkout's parent, HOME, /var/tmp, /tmp) is not there for a program."""
+    answers = shared_data / "humanevalplus" / "v0.1.10" / "HumanEvalPlus.jsonl.gz"
+    homes = [Path(__file__).resolve().parents[2], Path.home(), Path("/var/tmp"),
+             Path("/tmp")]
+    tops = [Path(tempfile.mkdtemp(prefix="prm-copy-", dir=home)) for home in homes]
+    try:
+        copies = []
+        for top in tops:
+            top.chmod(0o755)
+            shutil.copy2(answers, top / "HumanEvalPlus.jsonl.gz")
+            (top / "HumanEvalPlus.jsonl.gz").chmod(0o644)
+            copies.append(top / "HumanEvalPlus.jsonl.gz")
+        with Sandbox(workers=1) as box:
+            seen = _reads(box, [*copies, *tops])
+        for path, got in seen.items():
+            assert got in UNREADABLE, (path, got)
+    finally:
+        for top in tops:
+            shutil.rmtree(top)
+
+
+@needs_root
+def test_other_processes_command_lines_are_unreadable(sandbox):
+    """A job sees its own pid namespace only: neither the harness' command line nor that
+    of any other process on the host (here one carrying a secret)."""
+    import subprocess
+
+    secret = "SECRET-" + os.urandom(8).hex()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", secret])
+    try:
+        program = (f"import os\nfound, pids = [], []\n"
+                   f"for entry in os.listdir('/proc'):\n"
+                   f"    if entry.isdigit():\n"
+                   f"        pids.append(int(entry))\n"
+                   f"        try:\n"
+                   f"            if {secret!r}.encode() in open(f'/proc/{{entry}}/cmdline', "
+                   f"'rb').read():\n                found.append(entry)\n"
+                   f"        except OSError:\n            pass\n"
+                   f"try:\n    open('/proc/{os.getpid()}/cmdline', 'rb').read()\n"
+                   f"    print('read', found, sorted(pids))\n"
+                   f"except OSError as exc:\n    print(type(exc).__name__, found, len(pids))\n")
+        result = run(sandbox, program)
+    finally:
+        other.kill()
+        other.wait()
+    assert result.status == "ok", result.stderr
+    assert result.stdout.split()[0] == b"FileNotFoundError", result.stdout
+    assert b"[]" in result.stdout  # the secret process was not found
 
 
 def test_a_relative_interpreter_path_is_made_absolute(monkeypatch):
@@ -311,3 +387,142 @@ def test_a_kill_that_arrives_after_its_job_ended_is_ignored(sandbox):
     for i in range(4):
         assert run(sandbox, f"print({i})").stdout == f"{i}\n".encode()
     assert all(z.alive() for z in sandbox._zygotes if z.proc is not None)
+
+
+DEEP_TREE = ("import os\n"
+             "for _ in range({depth}):\n    os.mkdir('d')\n    os.chdir('d')\n"
+             "open('leaf', 'w').write('x')\nprint('built')\n")
+
+
+def test_a_tree_thousands_of_levels_deep_is_cleaned_up(tmp_path):
+    """Cleanup after a program that built a 5,000-level tree neither raises nor leaves
+    anything; the slot goes on."""
+    with Sandbox(workers=1, root_dir=tmp_path) as box:
+        result = run(box, DEEP_TREE.format(depth=5000), wall_s=60)
+        assert result.status == "ok", (result.detail, result.stderr[-500:])
+        assert result.stdout == b"built\n"
+        assert run(box, "print(2)").stdout == b"2\n"
+        root = box._root
+    assert not root.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_remove_tree_takes_any_depth_and_unreadable_folders(tmp_path):
+    """The host-side remover (used where a job has no private tmpfs): no recursion, no
+    path longer than PATH_MAX, folders their owner made unreadable."""
+    from harness.grading.sandbox.cleanup import remove_tree
+
+    top = tmp_path / "tree"
+    top.mkdir()
+    fd = os.open(top, os.O_RDONLY)
+    for _ in range(4000):  # 4000 levels: paths of 12,000 characters
+        os.mkdir("ddd", dir_fd=fd)
+        child = os.open("ddd", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = child
+    os.close(os.open("leaf", os.O_WRONLY | os.O_CREAT, 0o600, dir_fd=fd))
+    os.mkdir("locked", dir_fd=fd)
+    os.chmod("locked", 0, dir_fd=fd)
+    os.close(fd)
+    (top / "x").symlink_to("/etc")  # a link is removed, never followed
+    assert remove_tree(top) is True
+    assert not top.exists() and Path("/etc/passwd").exists()
+    assert remove_tree(tmp_path / "absent") is True
+
+
+@needs_root
+def test_all_a_job_writes_is_one_capped_tmpfs(tmp_path):
+    """Workdir, HOME, TMPDIR, /tmp and /dev/shm together hold at most ``tmpfs_bytes``,
+    files under the per-file limit included, and none of it reaches the host's disk."""
+    marker = "fill-" + os.urandom(6).hex()
+    program = (f"import os, errno\nwritten, error = 0, None\n"
+               f"places = [os.getcwd(), os.environ['HOME'], os.environ['TMPDIR'], '/tmp',"
+               f" '/dev/shm']\n"
+               f"chunk = b'x' * (1 << 20)\n"
+               f"try:\n"
+               f"    for i in range(700):\n"
+               f"        with open(os.path.join(places[i % 5], '{marker}-%d' % i), 'wb') as f:\n"
+               f"            f.write(chunk)\n"
+               f"        written += len(chunk)\n"
+               f"except OSError as exc:\n    error = errno.errorcode[exc.errno]\n"
+               f"print(written >> 20, error)\n")
+    with Sandbox(workers=1, root_dir=tmp_path) as box:
+        result = run(box, program, tmpfs_bytes=32 << 20, file_bytes=8 << 20)
+        assert result.status == "ok", (result.detail, result.stderr[-500:])
+        megabytes, error = result.stdout.split()
+        assert error == b"ENOSPC" and int(megabytes) <= 32, result.stdout
+        host = [str(p) for top in (tmp_path, Path("/tmp"), Path("/dev/shm"))
+                for p in top.rglob(f"{marker}*")]
+        assert host == []
+        assert run(box, "print(2)").stdout == b"2\n"  # the grader goes on
+
+
+def test_stdout_over_the_cap_stops_the_program_at_once(sandbox):
+    """A stdio program that prints 200 MB per input is stopped as soon as it is past the
+    capture cap, not after writing (and shipping) all of it."""
+    program = "chunk = 'x' * (1 << 20)\nfor _ in range(200):\n    print(chunk)\n"
+    job = Job("stdio", {"program": program, "preamble": "", "time_limit": 30,
+                        "inputs": ["1", "2", "3"]}, Limits(wall_s=120))
+    started = time.monotonic()
+    result = sandbox.run(job)
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.0, elapsed
+    assert result.status == "ok", result.detail
+    assert result.result["outputs"] == [{"exc": "OutputLimitExceeded"}]
+
+
+TWO_GRADERS = """
+import json, os, sys
+from harness.grading.sandbox.core import Job, Limits, Sandbox
+program = "import os, time\\ntime.sleep({s})\\nprint(os.getuid(), {i})"
+jobs = [Job("script", {"program": program.format(s=0.2 + 0.15 * (i % 3), i=i)},
+            Limits(wall_s=30)) for i in range(10)]
+with Sandbox(workers=2) as box:
+    results = box.run_many(jobs)
+    uids = box._uids.uids
+print(json.dumps({"uids": uids, "status": [r.status for r in results],
+                  "out": [r.stdout.decode() for r in results]}))
+"""
+
+
+@needs_root
+def test_two_graders_with_different_tmpdirs_do_not_share_uids(tmp_path):
+    """Two harness processes at once, each with its own TMPDIR: disjoint uids, and every
+    program of each runs to its end (a shared uid would kill the other's programs)."""
+    import subprocess
+
+    procs = []
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        env = {**os.environ, "TMPDIR": str(tmp_path / name)}
+        procs.append(subprocess.Popen([sys.executable, "-c", TWO_GRADERS], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      cwd=Path(__file__).resolve().parents[1]))
+    reports = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()[-2000:]
+        reports.append(json.loads(out))
+    assert not set(reports[0]["uids"]) & set(reports[1]["uids"])
+    for report in reports:
+        assert report["status"] == ["ok"] * 10, report
+        for i, line in enumerate(report["out"]):
+            uid, index = line.split()
+            assert int(index) == i and int(uid) in report["uids"]
+
+
+@needs_root
+def test_a_uid_with_live_processes_is_not_handed_out(tmp_path):
+    import subprocess
+
+    with Sandbox(workers=1, root_dir=tmp_path) as box:
+        taken = box._uids.uids[0]
+    squatter = subprocess.Popen(["sleep", "60"], user=taken, group=taken, extra_groups=[])
+    try:
+        with Sandbox(workers=1, root_dir=tmp_path) as box:
+            assert box._uids.uids[0] != taken
+            assert run(box, "print(1)").stdout == b"1\n"
+        assert squatter.poll() is None  # nobody killed it
+    finally:
+        squatter.kill()
+        squatter.wait()

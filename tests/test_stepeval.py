@@ -152,16 +152,16 @@ def test_rating_oracle_and_baselines_on_real_prm800k(shared_data):
     result = prm800k_steps.evaluate(rated, oracle)
     assert (result["n_good"], result["n_bad"], result["n_neutral"]) == (2245, 1970, 867)
     assert result["auroc"] == 1.0 and result["accuracy"] == 1.0
-    rnd = {prm800k_steps.item_id(s): baseline_scores("random", prm800k_steps.item_id(s),
+    rnd = {prm800k_steps.item_id(s): baseline_scores("step-random", prm800k_steps.item_id(s),
                                                       [*s.previous, s.step]) for s in rated}
     assert 0.45 < prm800k_steps.evaluate(rated, rnd)["auroc"] < 0.55
 
 
 def test_random_baseline_is_seeded_per_item():
-    a = baseline_scores("random", "x", ["s", "t"], seed=1)
-    assert a == baseline_scores("random", "x", ["s", "t"], seed=1)
-    assert a != baseline_scores("random", "y", ["s", "t"], seed=1)
-    assert baseline_scores("length", "x", ["a" * 500]) == [0.5]
+    a = baseline_scores("step-random", "x", ["s", "t"], seed=1)
+    assert a == baseline_scores("step-random", "x", ["s", "t"], seed=1)
+    assert a != baseline_scores("step-random", "y", ["s", "t"], seed=1)
+    assert baseline_scores("step-length", "x", ["a" * 500]) == [0.5]
 
 
 def test_processbench_cli_end_to_end(tmp_path, capsys, shared_data):
@@ -177,8 +177,9 @@ def test_processbench_cli_end_to_end(tmp_path, capsys, shared_data):
     status, out, err = run_cli(["processbench", "eval", scores, "--split", "gsm8k"], capsys)
     assert status == 0, err
     from_file = json.loads(out)
-    status, out, _ = run_cli(["processbench", "baseline", "length", tmp_path / "b.jsonl",
-                              "--split", "gsm8k"], capsys)
+    status, out, err = run_cli(["processbench", "baseline", "step-length",
+                                tmp_path / "b.jsonl", "--split", "gsm8k"], capsys)
+    assert status == 0, err
     status, out, _ = run_cli(["processbench", "eval", tmp_path / "b.jsonl", "--split",
                               "gsm8k"], capsys)
     assert json.loads(out)["splits"] == from_file["splits"]
@@ -196,6 +197,8 @@ def test_prm800k_steps_cli_end_to_end(tmp_path, capsys, shared_data):
     assert set(first) == {"problem_id", "problem", "steps"}
     scores = tmp_path / "len.jsonl"
     status, _, err = run_cli(["prm800k-steps", "baseline", "length", scores], capsys)
+    assert status == 2 and "'step-length'" in err  # the PRM baseline's name is not this one
+    status, _, err = run_cli(["prm800k-steps", "baseline", "step-length", scores], capsys)
     assert status == 0, err
     status, out, err = run_cli(["prm800k-steps", "eval", scores, "--neutral", "negative",
                                 "--out", tmp_path / "r.json"], capsys)
@@ -205,7 +208,7 @@ def test_prm800k_steps_cli_end_to_end(tmp_path, capsys, shared_data):
     assert (result["n"], result["n_bad"], result["neutral"]) == (5082, 1970 + 867, "negative")
     steps, _ = read_rated_steps(shared_data)
     rated = prm800k_steps.rated_items(steps)
-    direct = {prm800k_steps.item_id(s): baseline_scores("length", "", [*s.previous, s.step])
+    direct = {prm800k_steps.item_id(s): baseline_scores("step-length", "", [*s.previous, s.step])
               for s in rated}
     assert result["auroc"] == prm800k_steps.evaluate(rated, direct, neutral="negative")["auroc"]
 

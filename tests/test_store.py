@@ -43,7 +43,7 @@ def test_atomic_write_leaves_no_temporaries(tmp_path):
 
 def test_same_name_different_config_is_refused(tmp_path):
     Runner(_config(tmp_path, {**BASE, "name": "r"}), tmp_path / "runs").execute()
-    changed = _config(tmp_path, {**BASE, "name": "r"}, ["sampling.n=2"])
+    changed = _config(tmp_path, {**BASE, "name": "r"}, ["sampling.temperature=0.5"])
     with pytest.raises(ConfigError, match="different configuration"):
         Runner(changed, tmp_path / "runs").execute()
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from helpers import run_cli
 
-from harness.build import build_task
 from harness.config import MetricsConfig, PluginConfig, RunConfig, SamplingConfig, TaskConfig
 from harness.interfaces import SamplingParams
 from harness.pipeline.runner import Runner
+from harness.registry import TASKS
 from harness.steps import split_blank_lines
 from harness.store.run_reader import read_run
 from harness.synthetic.bellman import bellman_error
@@ -36,7 +36,8 @@ def test_problem_statements_parse_back():
 def test_closed_form_values_match_monte_carlo_rollouts():
     """Every visited prefix's exact value lies within 4 standard errors of the success rate
     of 2000 rollouts of the simulated policy continued from that prefix."""
-    task = build_task("synthetic-arith", None, n_problems=4, length=6, difficulty=4, seed=2)
+    task = TASKS.build("synthetic-arith",
+                       {"n_problems": 4, "length": 6, "difficulty": 4, "seed": 2})
     params = PolicyParams(**POLICY)
     rng = np.random.default_rng(7)
     checked = 0
@@ -55,7 +56,7 @@ def test_closed_form_values_match_monte_carlo_rollouts():
 
 
 def test_policy_step_interface_follows_the_same_chain():
-    task = build_task("synthetic-arith", None, n_problems=3, length=5, seed=4)
+    task = TASKS.build("synthetic-arith", {"n_problems": 3, "length": 5, "seed": 4})
     policy = SimPolicy(**POLICY)
     for problem in task.load():
         prompt = task.prompt(problem)
@@ -105,7 +106,7 @@ def test_oracle_between_majority_and_pass_and_noise_hurts(tmp_path):
     at16 = [by_prm[f"noisy-{s}"]["prm@16"]["value"] for s in noise]
     assert at16[0] > at16[1] > at16[2]
 
-    task = build_task("synthetic-arith", None, n_problems=60, length=8, seed=5)
+    task = TASKS.build("synthetic-arith", {"n_problems": 60, "length": 8, "seed": 5})
     problems = {p.id: p for p in task.load()}
     records = read_run(run)
     samples = [s for pid in records.problem_ids for s in records.samples[pid]]
@@ -119,7 +120,7 @@ def test_oracle_between_majority_and_pass_and_noise_hurts(tmp_path):
 
 
 def test_noisy_prm_is_a_function_of_the_prefix():
-    task = build_task("synthetic-arith", None, n_problems=2, length=4, seed=1)
+    task = TASKS.build("synthetic-arith", {"n_problems": 2, "length": 4, "seed": 1})
     problem = task.load()[0]
     policy = SimPolicy(**POLICY)
     texts = [c.text for c in policy.sample([task.prompt(problem)], SamplingParams(n=20))[0]]
@@ -143,7 +144,7 @@ def test_tasks_check_synthetic(capsys):
 
 
 def test_sim_prm_rejects_foreign_text():
-    task = build_task("synthetic-arith", None, n_problems=1, length=3, seed=1)
+    task = TASKS.build("synthetic-arith", {"n_problems": 1, "length": 3, "seed": 1})
     problem = task.load()[0]
     sample = task.prepare(problem, 0, "Let me think.\n\nThe answer is $\\boxed{3}$.")
     from harness.errors import ScoreError

@@ -23,9 +23,9 @@ _BUILT: dict[str, Path] = {}
 
 
 def training_text() -> str:
-    from harness.build import build_task
+    from harness.registry import TASKS
 
-    task = build_task("synthetic-arith", None, n_problems=40)
+    task = TASKS.build("synthetic-arith", {"n_problems": 40})
     parts = []
     for problem in task.load():
         parts.append(problem.prompt[-1]["content"])

@@ -20,7 +20,7 @@ def bellman(run_dir: Path, max_samples: int, seed: int, as_json: bool) -> None:
     """Mean |V(s_t) - E V(s_t+1)| of every PRM of RUN (task synthetic-arith, policy sim),
     stored in RUN/diagnostics/bellman.json and rendered as RUN/report/bellman/."""
     from harness.diagnostics.bellman import compute_bellman
-    from harness.pipeline.runner import render_report
+    from harness.pipeline.reporting import render_report
     from harness.store.rundir import RunDir
 
     run = RunDir.open(run_dir)

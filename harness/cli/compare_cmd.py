@@ -22,26 +22,17 @@ import numpy as np
 def compare(run_dir: Path, prm_a: str, prm_b: str, aggregate: str, n_boot: int, seed: int,
             as_json: bool) -> None:
     """Difference A - B of prm@k and wmaj@k over the same problems, with paired 95% CIs."""
-    from harness.errors import HarnessError
     from harness.metrics import paired_difference
+    from harness.store.metrics_file import read_run_metrics
     from harness.store.rundir import RunDir
 
     run = RunDir.open(run_dir)
-    if not (run.path / "metrics.json").exists():
-        raise HarnessError(f"{run.path} has no metrics.json; run `prm-harness metrics "
-                           f"{run.path} --save` first")
-    doc = run.read_json("metrics.json")
-    values = doc["per_problem"]["values"]
+    doc = read_run_metrics(run)
     rows: list[dict[str, Any]] = []
-    for k in doc["ks"]:
+    for k in doc.ks:
         for kind in ("prm", "wmaj"):
-            key_a, key_b = (f"{p}|{aggregate}|{kind}@{k}" for p in (prm_a, prm_b))
-            missing = [key for key in (key_a, key_b) if key not in values]
-            if missing:
-                known = sorted({key.split("|")[0] for key in values if "|" in key})
-                raise HarnessError(f"no per-problem values for {missing[0]!r}; PRMs in this "
-                                   f"run: {known}")
-            diff = paired_difference(np.array(values[key_a]), np.array(values[key_b]),
+            diff = paired_difference(np.array(doc.values(prm_a, aggregate, kind, k)),
+                                     np.array(doc.values(prm_b, aggregate, kind, k)),
                                      n_boot=n_boot, seed=seed)
             rows.append({"metric": f"{kind}@{k}", "difference": diff.mean,
                          "ci": list(diff.ci), "p_value": diff.p_value,

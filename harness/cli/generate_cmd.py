@@ -88,17 +88,17 @@ def generate(task_name: str, policy_name: str, model: str | None, revision: str 
              ids: str | None, limit: int | None, data_dir: Path | None,
              task_options: tuple[str, ...], prompt_style: str, chunk: int, out: Path) -> None:
     """Sample N completions per problem of TASK with a policy and write the pool."""
-    from harness.build import build_policy, build_task
     from harness.interfaces import SamplingParams
     from harness.models.policies.base import check_params
     from harness.pipeline.generate import generate_pool, pool_provenance, write_pool
-    from harness.pipeline.runner import select_problems
+    from harness.pipeline.plan import select_problems
+    from harness.registry import POLICIES, TASKS
 
     selection = _selection(problems, ids, limit)
     params = SamplingParams(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
                             seed=seed, stop=list(stop))
     check_params(params)
-    task = build_task(task_name, data_dir, **parse_key_values(task_options))
+    task = TASKS.build(task_name, parse_key_values(task_options), data_dir=data_dir)
     chosen = select_problems(task.load(), selection)
     named = {"model": model, "revision": revision, "base_url": base_url, "endpoint": endpoint,
              "pool": str(replay_pool) if replay_pool is not None else None}
@@ -107,7 +107,7 @@ def generate(task_name: str, policy_name: str, model: str | None, revision: str 
     spec = {"name": policy_name, "options": options}
     if policy_name == "replay":
         options = {**options, "task": task, "prompt_style": prompt_style}
-    policy = build_policy(policy_name, **options)
+    policy = POLICIES.build(policy_name, options)
     start = time.perf_counter()
     samples = generate_pool(task, chosen, policy, params, prompt_style, chunk)
     wall = time.perf_counter() - start

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import click
 
-from harness.build import build_task
 from harness.cli.options import parse_key_values
 from harness.grading.samples_file import read_samples
+from harness.pipeline.stages import grade_problems
 from harness.progress import track
+from harness.registry import TASKS
 from harness.store.atomic import write_bytes
 from harness.store.jsonl import render_jsonl
 from harness.types import Grade
@@ -29,13 +30,14 @@ from harness.types import Grade
 def grade(task_name: str, samples: Path, data_dir: Path | None, out: Path | None,
           task_options: tuple[str, ...], chunk: int) -> None:
     """Grade SAMPLES (problem_id + completion per line) and print the accuracy."""
-    task = build_task(task_name, data_dir, **parse_key_values(task_options))
+    task = TASKS.build(task_name, parse_key_values(task_options), data_dir=data_dir)
     problems = task.load()
     pairs, records = read_samples(samples, task, problems)
     grades: dict[tuple[str, int], Grade] = {}
     batches = [pairs[i:i + chunk] for i in range(0, len(pairs), chunk)]
     for batch in track(batches, f"grading {task_name}", total=len(batches)):
-        for (problem, _), problem_grades in zip(batch, task.grade_batch(batch), strict=True):
+        for (problem, _), problem_grades in zip(batch, grade_problems(task, batch),
+                                                strict=True):
             for g in problem_grades:
                 grades[(problem.id, g.sample_index)] = g
     n_correct = sum(g.correct for g in grades.values())

@@ -6,14 +6,16 @@ from pathlib import Path
 
 import click
 
+from harness import registry
 from harness.cli.options import parse_key_values
-from harness.store.importers import FORMATS, SCORE_TRANSFORMS
+from harness.store.importers import SCORE_TRANSFORMS
 from harness.store.rundir import default_runs_root
 
 
 @click.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True)
+@click.option("--format", "fmt", type=click.Choice(registry.names("importer")),
+              required=True)
 @click.option("--name", default=None, help="Run name (default: derived from the file).")
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=None,
               help="Where runs live (default: $PRM_HARNESS_RUNS or ./runs).")

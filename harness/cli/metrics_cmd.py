@@ -8,8 +8,9 @@ from pathlib import Path
 import click
 
 from harness import metrics as m
+from harness import registry
 from harness.errors import HarnessError
-from harness.store.flat import read_flat, selection_scores, to_pools
+from harness.store.flat import check_flat, read_flat, selection_scores, to_pools
 
 
 def parse_ks(text: str) -> list[int]:
@@ -23,40 +24,35 @@ def parse_ks(text: str) -> list[int]:
     return ks
 
 
-def metrics_json(estimates: dict[str, m.Estimate], n_problems: int, ks: list[int]) -> dict:
-    """The contract shape: {"n_problems", "metrics": {"pass@1": {"value", "ci"}, ...}}."""
-    ordered = {}
-    for k in ks:
-        for kind in m.METRIC_KINDS:
-            name = f"{kind}@{k}"
-            if name in estimates:
-                est = estimates[name]
-                ordered[name] = {"value": est.value, "ci": [est.ci[0], est.ci[1]]}
-    return {"n_problems": n_problems, "metrics": ordered}
-
-
 @click.command("metrics")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--k", "k_text", default=None,
               help="Comma-separated k values (default: 1 for a file; 1, 2, 4, ... up to the "
                    "pool size for a run).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--aggregate", type=click.Choice(["min", "last", "product", "mean"]),
+@click.option("--aggregate", type=click.Choice(registry.names("aggregation")),
               default=None, help="Select by this aggregation of step_scores instead of score.")
-@click.option("--draws", default=m.DEFAULT_DRAWS, show_default=True,
-              help="Random k-subsets per problem for maj@k/wmaj@k (exact when fewer exist).")
-@click.option("--bootstrap", "n_boot", default=m.DEFAULT_BOOTSTRAP, show_default=True,
-              help="Bootstrap resamples of the problems for the 95% CIs.")
-@click.option("--seed", default=m.DEFAULT_SEED, show_default=True)
+@click.option("--draws", type=int, default=None,
+              help=f"Random k-subsets per problem for maj@k/wmaj@k (exact when fewer exist); "
+                   f"default: the run's setting, {m.DEFAULT_DRAWS} for a file.")
+@click.option("--bootstrap", "n_boot", type=int, default=None,
+              help=f"Bootstrap resamples of the problems for the 95% CIs; default: the run's "
+                   f"setting, {m.DEFAULT_BOOTSTRAP} for a file.")
+@click.option("--seed", type=int, default=None,
+              help=f"Seed of the draws and resamples; default: the run's, {m.DEFAULT_SEED} "
+                   f"for a file.")
 @click.option("--prm", "prm_label", default=None,
               help="For a run: which PRM's scores select (default: the only one).")
 @click.option("--save", is_flag=True,
-              help="For a run: write RUN/metrics.json (all PRMs) for reports.")
-def metrics(file: Path, k_text: str | None, as_json: bool, aggregate: str | None, draws: int,
-            n_boot: int, seed: int, prm_label: str | None, save: bool) -> None:
+              help="For a run: write RUN/metrics.json (all PRMs) for reports, with the run's "
+                   "own settings except those given here.")
+def metrics(file: Path, k_text: str | None, as_json: bool, aggregate: str | None,
+            draws: int | None, n_boot: int | None, seed: int | None, prm_label: str | None,
+            save: bool) -> None:
     """Compute best-of-k metrics from FILE: a flat sample file (problem_id, sample_id,
-    correct, answer, score[, step_scores]) or a run directory."""
-    if draws < 1 or n_boot < 1:
+    correct, answer, score[, step_scores]) or a run directory (its configured settings,
+    each flag given here replacing the one it names)."""
+    if (draws is not None and draws < 1) or (n_boot is not None and n_boot < 1):
         raise HarnessError("--draws and --bootstrap must be positive")
     if file.is_dir():
         result = _run_metrics(file, k_text, aggregate, draws, n_boot, seed, prm_label, save)
@@ -66,10 +62,14 @@ def metrics(file: Path, k_text: str | None, as_json: bool, aggregate: str | None
         ks = parse_ks(k_text or "1")
         samples = read_flat(file)
         scores = selection_scores(samples, file, aggregate)
-        pools = to_pools(samples, scores)
         kinds = ["pass", "maj"] + (["prm", "wmaj"] if scores is not None else [])
-        estimates = m.compute_all(pools, ks, kinds, draws=draws, seed=seed, n_boot=n_boot)
-        result = metrics_json(estimates, len(pools), ks)
+        check_flat(samples, scores, ks, kinds, file, aggregate)
+        pools = to_pools(samples, scores)
+        estimates = m.compute_all(pools, ks, kinds,
+                                  draws=m.DEFAULT_DRAWS if draws is None else draws,
+                                  seed=m.DEFAULT_SEED if seed is None else seed,
+                                  n_boot=m.DEFAULT_BOOTSTRAP if n_boot is None else n_boot)
+        result = {"n_problems": len(pools), "metrics": m.estimate_entries(estimates, ks)}
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -86,17 +86,17 @@ def metrics(file: Path, k_text: str | None, as_json: bool, aggregate: str | None
     Console().print(table)
 
 
-def _run_metrics(path: Path, k_text: str | None, aggregate: str | None, draws: int,
-                 n_boot: int, seed: int, prm_label: str | None, save: bool) -> dict:
-    from harness.config import Aggregation, MetricsConfig
-    from harness.pipeline.run_metrics import compute_run_metrics, selector
-    from harness.pipeline.runner import write_metrics
+def _run_metrics(path: Path, k_text: str | None, aggregate: str | None, draws: int | None,
+                 n_boot: int | None, seed: int | None, prm_label: str | None,
+                 save: bool) -> dict:
+    from harness.pipeline.reporting import write_metrics
+    from harness.pipeline.run_metrics import compute_run_metrics, run_metrics_config, selector
     from harness.store.rundir import RunDir
 
     run = RunDir.open(path)
-    aggregation: Aggregation = aggregate or "last"  # type: ignore[assignment]
-    config = MetricsConfig(ks=parse_ks(k_text) if k_text else None, aggregations=[aggregation],
-                           draws=draws, bootstrap=n_boot, seed=seed)
+    config = run_metrics_config(run, ks=parse_ks(k_text) if k_text else None,
+                                aggregations=[aggregate] if aggregate else None,
+                                draws=draws, bootstrap=n_boot, seed=seed)
     document = compute_run_metrics(run, config)
     if save:
         write_metrics(run, document)
@@ -104,6 +104,10 @@ def _run_metrics(path: Path, k_text: str | None, aggregate: str | None, draws: i
     if prm_label is None and len(labels) > 1:
         raise HarnessError(f"run has several PRMs {labels}; choose one with --prm")
     chosen = prm_label if prm_label is not None else (labels[0] if labels else None)
+    aggregation = aggregate
+    if chosen is not None and aggregation is None:  # the first the run computed for it
+        aggregation = next((e["aggregation"] for e in document["selectors"][1:]
+                            if e["prm"] == chosen), None)
     values = selector(document, chosen, aggregation if chosen else None)
     ordered = {}
     for k in document["ks"]:

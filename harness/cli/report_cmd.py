@@ -1,4 +1,5 @@
-"""``prm-harness report RUN``: render a run's reports from its stored metrics."""
+"""``prm-harness report RUN`` or ``prm-harness report SPEC.yaml``: render reports from
+stored runs: one run's reports by kind, or a ``reports/*.yaml`` spec (many runs)."""
 
 from __future__ import annotations
 
@@ -10,21 +11,29 @@ from harness import registry
 
 
 @click.command("report")
-@click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--kind", "kinds", multiple=True, default=("best-of-n",), show_default=True,
-              help="Report kind (registered name); repeatable.")
+@click.argument("run_dir", metavar="RUN|SPEC.yaml", type=click.Path(path_type=Path))
+@click.option("--kind", "kinds", multiple=True, default=None,
+              help="For a RUN: report kind (registered name; default best-of-n); repeatable.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Output folder (default: RUN/report/<kind>).")
+              help="Output folder (default: RUN/report/<kind>, or the spec's `out`).")
 def report(run_dir: Path, kinds: tuple[str, ...], out: Path | None) -> None:
-    """Render reports of RUN from RUN/metrics.json (see `prm-harness metrics RUN --save`)."""
-    from harness.errors import HarnessError
-    from harness.pipeline.runner import render_report
+    """Render reports of RUN from RUN/metrics.json (see `prm-harness metrics RUN --save`),
+    or the report a SPEC.yaml describes (see reports/README.md)."""
+    if run_dir.suffix in (".yaml", ".yml"):
+        from harness.reports.spec import load_report_spec
+
+        if kinds:
+            raise click.UsageError("--kind applies to a RUN; a spec names its own kind")
+        for path in load_report_spec(run_dir).render(out):
+            click.echo(str(path))
+        return
+    kinds = kinds or ("best-of-n",)
+    from harness.pipeline.reporting import render_report
+    from harness.store.metrics_file import read_run_metrics
     from harness.store.rundir import RunDir
 
     run = RunDir.open(run_dir)
-    if not (run.path / "metrics.json").exists():
-        raise HarnessError(f"{run.path} has no metrics.json; run "
-                           f"`prm-harness metrics {run.path} --save` first")
+    read_run_metrics(run)  # refuses a missing, changed or stale metrics.json up front
     for kind in kinds:
         registry.get("report", kind)
         target = out / kind if out and len(kinds) > 1 else out

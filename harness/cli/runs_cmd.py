@@ -35,9 +35,18 @@ def list_(runs_dir: Path | None) -> None:
 
 @runs.command("show")
 @click.argument("run_dir", type=click.Path(path_type=Path))
-def show(run_dir: Path) -> None:
-    """Print the run's manifest (provenance, stages, compute) as JSON."""
+@click.option("--hashes", is_flag=True,
+              help="Only the content hashes (pool, grades, scores per PRM), one a line.")
+def show(run_dir: Path, hashes: bool) -> None:
+    """Print the run's manifest (provenance, stages, compute, content hashes) as JSON."""
     manifest = RunDir.open(run_dir).manifest()
-    manifest.pop("problem_ids", None)
-    manifest.pop("problems", None)
+    content = manifest.get("content", {})
+    if hashes:
+        for name in ("pool", "grades"):
+            click.echo(f"{name}\t{content.get(f'{name}_sha256', 'unfinished')}")
+        for label, digest in sorted(content.get("scores_sha256", {}).items()):
+            click.echo(f"scores\t{digest}\t{label}")
+        return
+    for name in ("problem_ids", "problems", "plan"):
+        manifest.pop(name, None)
     click.echo(json.dumps(manifest, indent=2, sort_keys=True))

@@ -1,8 +1,10 @@
 """``prm-harness score --prm SPEC [--model PATH] SAMPLES.jsonl --out OUT.jsonl``.
 
-SPEC is a shipped spec's model id, a spec file, or a baseline (random, length,
-step-label). Every input line is validated before any model loads; OUT repeats each line
-with ``step_scores`` added and is written atomically, next to a manifest
+SPEC is a shipped spec's model id, a spec file, or a registered PRM that needs no
+weights (the baselines random, length, step-label; sim-oracle; a plug-in). Every input
+line is validated before any model loads; every result gets the run's checks (one score
+per step, each in [0, 1]); OUT repeats each line with ``step_scores`` added and is
+written atomically, next to a manifest
 (``OUT.manifest.json``) holding the PRM's identity, its measured compute (the total and
 one record per scoring call) and the input's hash.
 """
@@ -23,7 +25,6 @@ from harness.store.atomic import write_bytes, write_text
 from harness.store.jsonl import render_jsonl
 from harness.store.keys import file_sha256
 
-BASELINES = ("random", "length", "step-label")
 BACKENDS = ("transformers", "vllm", "http")
 
 
@@ -40,16 +41,17 @@ def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
 
 def build_scoring_prm(prm: str, model: str | None, backend: str, labels: dict[Any, Any],
                       options: dict[str, Any]) -> Any:
-    """The PRM object behind ``--prm``: a baseline, or a spec on a backend."""
-    from harness.build import build_prm
+    """The PRM object behind ``--prm``: a registered model-free PRM (a baseline, a
+    simulated PRM, a plug-in; the names ``run`` configs use), or a spec on a backend."""
+    from harness import registry
 
-    if prm in BASELINES:
+    if prm not in BACKENDS and prm in registry.names("prm"):
         if model is not None:
-            raise click.UsageError(f"--model does not apply to the {prm} baseline")
+            raise click.UsageError(f"--model does not apply to the {prm} PRM")
         if prm == "step-label":
             options = {"labels": labels, **options}
-        return build_prm(prm, **options)
-    return build_prm(backend, spec=prm, model=model, **options)
+        return registry.PRMS.build(prm, options)
+    return registry.PRMS.build(backend, {"spec": prm, "model": model, **options})
 
 
 @click.command("score")
@@ -81,6 +83,7 @@ def score(samples: Path, prm_name: str, model: str | None, out: Path, backend: s
           chunk: int) -> None:
     """Score every sample's steps with a PRM and write OUT with step_scores."""
     from harness.models.prms.score_input import read_score_input
+    from harness.pipeline.stages import score_samples
 
     if chunk < 1:
         raise click.BadParameter("must be positive", param_hint="--chunk")
@@ -93,8 +96,8 @@ def score(samples: Path, prm_name: str, model: str | None, out: Path, backend: s
     scored = []
     starts = range(0, len(data.samples), chunk)
     for start in track(starts, f"scoring with {prm.prm_id}", total=len(starts)):
-        scored.extend(prm.score(data.problems[start:start + chunk],
-                                data.samples[start:start + chunk]))
+        scored.extend(score_samples(prm, prm.prm_id, data.problems[start:start + chunk],
+                                    data.samples[start:start + chunk]))
     rows = [{**record, "step_scores": result.scores}
             for record, result in zip(data.records, scored, strict=True)]
     compute = prm.compute()

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from harness import registry
 from harness.store.atomic import write_bytes, write_text
 from harness.store.jsonl import render_jsonl
 
@@ -20,7 +21,7 @@ def baseline_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
     """NAME OUT [--seed] of a ``baseline`` subcommand."""
     func = click.option("--seed", default=0, show_default=True)(func)
     func = click.argument("out", type=click.Path(path_type=Path))(func)
-    return click.argument("name", type=click.Choice(["random", "length"]))(func)
+    return click.argument("name", type=click.Choice(registry.names("step-baseline")))(func)
 
 
 def write_items(out: Path, rows: list[dict[str, Any]]) -> None:

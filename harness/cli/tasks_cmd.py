@@ -8,10 +8,10 @@ from pathlib import Path
 import click
 
 from harness import registry
-from harness.build import build_task
 from harness.cli.options import parse_key_values
 from harness.errors import HarnessError
 from harness.pipeline.reference_check import below_threshold, check_references
+from harness.registry import TASKS
 
 
 @click.group("tasks")
@@ -31,7 +31,7 @@ def list_tasks() -> None:
 def check_task(task_name: str, data_dir: Path | None, options: dict[str, str]) -> dict:
     """Grade every reference completion, and run the task's grader self-test if it has
     one; returns the summary printed by ``tasks check``."""
-    task = build_task(task_name, data_dir, **options)
+    task = TASKS.build(task_name, options, data_dir=data_dir)
     result = check_references(task, task.load(), task_name)
     if result["n"] == 0:
         raise HarnessError(f"task {task_name} has no reference solutions to check")

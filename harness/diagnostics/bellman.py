@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from pydantic import ValidationError
+
 from harness.config import RunConfig
 from harness.errors import ConfigError
 from harness.store.provenance import now_utc
@@ -26,8 +28,21 @@ DEFAULT_SAMPLES = 300
 
 
 def run_config(run: RunDir) -> RunConfig:
-    """The validated config a run was made with (from its manifest)."""
-    return RunConfig.model_validate(run.manifest()["config"])
+    """The validated config a run was made with (from its manifest); an imported run
+    has none, so there is no policy or PRM to rebuild."""
+    manifest = run.manifest()
+    if "config" not in manifest:
+        what = "an imported run" if "source" in manifest else "a run without a config"
+        raise ConfigError(
+            f"{run.path}: {what} has no policy or PRMs to rebuild; the Bellman error needs "
+            f"a run made by `prm-harness run` with task 'synthetic-arith' and policy 'sim'")
+    try:
+        return RunConfig.model_validate(manifest["config"])
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise ConfigError(f"{run.path / 'manifest.json'}: field 'config.{where}': "
+                          f"{first['msg']}") from None
 
 
 def policy_params(config: RunConfig) -> PolicyParams:
@@ -37,10 +52,10 @@ def policy_params(config: RunConfig) -> PolicyParams:
             f"the Bellman error needs exact transition probabilities: only runs of task "
             f"'synthetic-arith' with policy 'sim' have them (this run: task "
             f"{config.task.name!r}, policy {config.policy.name!r})")
-    from harness.build import build_policy
+    from harness.registry import POLICIES
     from harness.synthetic.policy import SimPolicy
 
-    policy = build_policy("sim", **config.policy.options)
+    policy = POLICIES.build("sim", config.policy.options)
     assert isinstance(policy, SimPolicy)
     return policy.params
 
@@ -48,19 +63,19 @@ def policy_params(config: RunConfig) -> PolicyParams:
 def compute_bellman(run: RunDir, max_samples: int = DEFAULT_SAMPLES,
                     seed: int = 0) -> dict[str, Any]:
     """Bellman error of each configured PRM of ``run``; written to DIAGNOSTICS_FILE."""
-    from harness.build import build_prm, build_task
+    from harness.registry import PRMS, TASKS
 
     config = run_config(run)
     params = policy_params(config)
     if not config.prms:
         raise ConfigError(f"{run.path}: the run has no PRMs to diagnose")
-    task = build_task(config.task.name, config.task.data_dir, **config.task.options)
+    task = TASKS.build(config.task.name, config.task.options, data_dir=config.task.data_dir)
     problems = {p.id: p for p in task.load()}
     records = read_run(run)
     samples = [s for pid in records.problem_ids for s in records.samples[pid]]
     rows = []
     for prm_config in config.prms:
-        prm = build_prm(prm_config.name, **prm_config.options)
+        prm = PRMS.build(prm_config.name, prm_config.options)
         result = bellman_error(prm, problems, samples, params, max_samples=max_samples,
                                seed=seed)
         rows.append({"prm": prm_config.display(), **result.as_dict()})

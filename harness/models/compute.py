@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from typing import Any
 
 from harness.types import Compute
 
@@ -69,3 +70,19 @@ class ComputeLedger:
     def calls(self) -> list[dict]:
         with self._lock:
             return list(self._calls)
+
+
+class Metered:
+    """Mixin: a plug-in's ``compute()`` and ``compute_calls()`` read ``self.ledger``.
+
+    Put it before the interface (``class X(Metered, PRM)``) so these win over the
+    interface's zero defaults.
+    """
+
+    ledger: ComputeLedger
+
+    def compute(self) -> Compute:
+        return self.ledger.total()
+
+    def compute_calls(self) -> list[dict[str, Any]]:
+        return self.ledger.calls()

@@ -8,6 +8,7 @@ config) or the generic fast tokenizer (ENVIRONMENT_NOTES Q2). Needs the ``hf`` e
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -106,9 +107,9 @@ def save_causal_lm(text: str, path: str | Path, seed: int = 0, **sizes: Any) -> 
 
 def task_text(task_name: str, data_dir: Path | None) -> str:
     """Every problem statement and reference solution of a task: the tokenizers' corpus."""
-    from harness.build import build_task
+    from harness.registry import TASKS
 
-    task = build_task(task_name, data_dir)
+    task = TASKS.build(task_name, data_dir=data_dir)
     parts: list[str] = []
     for problem in task.load():
         parts.append(str(problem.metadata.get("statement", "")))
@@ -129,10 +130,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="folder to write policy/ and prm/ into")
     parser.add_argument("--task", default="math500", help="task whose text trains the "
                         "tokenizers (default math500)")
-    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="the benchmark mirror folder (default: $PRM_HARNESS_DATA, else "
+                        "the hub, or its local cache when the hub is unreachable)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    text = task_text(args.task, args.data_dir)
+    from harness.data import resolve_data_dir
+    from harness.errors import HarnessError
+
+    try:
+        text = task_text(args.task, resolve_data_dir(args.data_dir))
+    except HarnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     policy = save_causal_lm(text, args.out / "policy", seed=args.seed)
     prm = save_token_classifier(text, args.out / "prm", seed=args.seed + 1)
     print(f"tiny policy (Qwen2ForCausalLM): {policy}")

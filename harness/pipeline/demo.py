@@ -13,7 +13,8 @@ from typing import Any
 
 from harness.config import MetricsConfig, PluginConfig, RunConfig, SamplingConfig, TaskConfig
 from harness.diagnostics.bellman import compute_bellman
-from harness.pipeline.runner import Runner, render_report
+from harness.pipeline.reporting import render_report
+from harness.pipeline.runner import Runner
 from harness.store.rundir import RunDir
 
 POLICY = {"error_rate": 0.08, "recovery_rate": 0.3}

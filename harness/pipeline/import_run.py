@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.build import build_task
 from harness.errors import InputError
 from harness.interfaces import Task
-from harness.pipeline.runner import prm_slug, run_stage
+from harness.pipeline.executor import LocalExecutor
+from harness.pipeline.runner import run_stage
+from harness.pipeline.stages import GRADES, POOL, ShardOutcome, ShardRef, prm_stage, write_unit
+from harness.registry import TASKS
 from harness.store.importers import ImportedPool, read_external
 from harness.store.keys import file_sha256, key_of
 from harness.store.provenance import environment, now_utc
@@ -44,7 +48,7 @@ def import_run(path: Path, fmt: str, runs_root: Path, name: str | None, prm_id: 
                shard_size: int = 16) -> RunDir:
     """Read ``path`` and store it as a run; returns the run directory."""
     pool = read_external(path, fmt, prm_id, transform)
-    task = build_task(task_name, data_dir, **(task_options or {})) if task_name else None
+    task = TASKS.build(task_name, task_options, data_dir=data_dir) if task_name else None
     if task is not None:
         _retask(pool, task, path)
     if pool.grades is None or regrade:
@@ -68,25 +72,32 @@ def import_run(path: Path, fmt: str, runs_root: Path, name: str | None, prm_id: 
         pool_keys = [key_of({"stage": "pool", "import": source, "problems": ids})
                      for ids in shards]
 
-        def rows_of(table: dict[str, list[Any]], index: int) -> list[dict]:
-            return [to_row(item) for pid in shards[index] for item in table[pid]]
+        def rows_of(table: dict[str, list[Any]]) -> Callable[[ShardRef], ShardOutcome]:
+            def write(ref: ShardRef) -> ShardOutcome:
+                started = time.perf_counter()
+                rows = [to_row(item) for pid in shards[ref.index] for item in table[pid]]
+                return write_unit(ref, rows, {}, started)
+            return write
 
-        run_stage(run, "pool", pool_keys,
-                  lambda i, key: (rows_of(pool.samples, i), {}), "importing pool",
-                  extra={"imported": True})
-        grades = pool.grades
-        run_stage(run, "grades", [key_of({"stage": "grades", "pool": k, "regrade": regrade,
-                                          "task": task.identity() if task else None})
-                                  for k in pool_keys],
-                  lambda i, key: (rows_of(grades, i), {}), "importing grades",
+        def units(stage: str, keys: list[str]) -> list[ShardRef]:
+            return [ShardRef(str(run.path), stage, i, key) for i, key in enumerate(keys)]
+
+        grade_keys = [key_of({"stage": "grades", "pool": k, "regrade": regrade,
+                              "task": task.identity() if task else None}) for k in pool_keys]
+        score_keys = [key_of({"stage": "scores", "pool": k, "prm": prm_id,
+                              "transform": transform}) for k in pool_keys]
+        run.plan({POOL: pool_keys, GRADES: grade_keys,
+                  **({prm_stage(prm_id): score_keys} if pool.scores else {})})
+        local = LocalExecutor()
+        run_stage(run, POOL, units(POOL, pool_keys), rows_of(pool.samples), local,
+                  "importing pool", extra={"imported": True})
+        run_stage(run, GRADES, units(GRADES, grade_keys), rows_of(pool.grades), local,
+                  "importing grades",
                   extra={"source": "task" if (regrade or fmt == "evalplus") else "file"})
         if pool.scores:
-            scores = pool.scores
-            run_stage(run, f"scores/{prm_slug(prm_id)}",
-                      [key_of({"stage": "scores", "pool": k, "prm": prm_id,
-                               "transform": transform}) for k in pool_keys],
-                      lambda i, key: (rows_of(scores, i), {}), "importing scores",
-                      extra={"prm": prm_id, "score_kind": pool.score_kind,
-                             "score_transform": transform})
+            stage = prm_stage(prm_id)
+            run_stage(run, stage, units(stage, score_keys), rows_of(pool.scores), local,
+                      "importing scores", extra={"prm": prm_id, "score_kind": pool.score_kind,
+                                                 "score_transform": transform})
         run.update_manifest(finished=now_utc())
     return run

@@ -15,10 +15,15 @@ up only its own slot.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
+from harness.errors import HarnessError
 from harness.interfaces import Task
 from harness.progress import bar
+from harness.store.keys import key_of
+from harness.store.provenance import now_utc
+from harness.store.rundir import RunDir
 from harness.types import Problem
 
 APART = {"missing-library": "missing", "needs-network": "network_attempts"}
@@ -73,3 +78,33 @@ def below_threshold(result: dict[str, Any]) -> bool:
     """True when references were checked and too few of them passed."""
     rate = result["pass_rate"]
     return rate is not None and rate < result["threshold"]
+
+
+def record_reference_check(run: RunDir, task: Task, task_identity: dict[str, Any],
+                           problems: list[Problem], mode: str, label: str,
+                           log: Callable[[str], None]) -> None:
+    """The run's reference check: computed once per (task identity, problems), kept as
+    ``calibration.json``, summarised in the manifest; "require" stops a failing run."""
+    if mode == "skip":
+        run.update_manifest(calibration={"mode": "skip"})
+        return
+    key = key_of({"stage": "calibration", "task": task_identity,
+                  "problems": [p.id for p in problems]})
+    path = run.path / "calibration.json"
+    stored = run.read_json(path.name) if path.is_file() else None
+    if stored is None or stored.get("key") != key:
+        log(f"checking references of {len(problems)} problems")
+        result = check_references(task, problems, label)
+        stored = {"key": key, "checked": now_utc(), **result}
+        run.write_json(path.name, stored)
+    summary = {k: v for k, v in stored.items() if k not in ("failures",
+                                                            "missing_library_tasks")}
+    summary["failures"] = stored["failures"][:20]
+    run.update_manifest(calibration={"mode": mode, "file": path.name, **summary})
+    if mode == "require" and below_threshold(stored):
+        ids = sorted({f["problem_id"] for f in stored["failures"]})
+        raise HarnessError(
+            f"reference solutions pass {stored['pass_rate']:.1%} < threshold "
+            f"{stored['threshold']:.0%} on this run's problems (failing: "
+            f"{', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}); see {path}; set "
+            "task.reference_check=record to run anyway")

@@ -1,6 +1,9 @@
 """Metrics of a stored run: a pure function of its shards, written to metrics.json.
 
-No timestamps or machine facts go in: the same shards give the same bytes.
+No timestamps or machine facts go in: the same shards give the same bytes. The settings
+are the run's own (its stored config); a PRM with no configured aggregation is aggregated
+as its spec recommends (``last`` when it names none), and every selector names the
+aggregation it used.
 """
 
 from __future__ import annotations
@@ -8,12 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from harness import metrics as m
 from harness.config import MetricsConfig
-from harness.errors import HarnessError
-from harness.store.run_reader import RunRecords, build_pools, read_run
+from harness.errors import ConfigError, HarnessError
+from harness.store.run_reader import RunRecords, build_pools, read_run, score_stages
 from harness.store.rundir import RunDir
+
+#: how a PRM is aggregated when neither the config nor its spec names an aggregation
+FALLBACK_AGGREGATION = "last"
 
 METRICS_SCHEMA = 1
 METHODS = {
@@ -34,15 +41,68 @@ def default_ks(smallest_pool: int) -> list[int]:
     return ks
 
 
-def _entries(estimates: dict[str, m.Estimate], ks: list[int]) -> dict[str, Any]:
+def run_metrics_config(run: RunDir, **overrides: Any) -> MetricsConfig:
+    """The metrics settings a run was configured with (defaults for an imported run,
+    which has no config), with the ``overrides`` that are not None put over them."""
+    stored = run.manifest().get("config")
+    base = dict((stored or {}).get("metrics") or {})
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return MetricsConfig.model_validate(base)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise ConfigError(f"{run.path}: field 'metrics.{where}': {first['msg']}") from None
+
+
+def default_aggregation(prm_config: dict[str, Any] | None,
+                        prm_identity: dict[str, Any] | None = None) -> str:
+    """The aggregation a PRM recommends: its spec's ``recommended_aggregation`` (from the
+    identity it scored with, else from its plug-in), else ``last``. A PRM of an imported
+    run (no config) has none."""
+    spec = (prm_identity or {}).get("spec")
+    if isinstance(spec, dict) and "recommended_aggregation" in spec:
+        return spec["recommended_aggregation"] or FALLBACK_AGGREGATION
+    if not prm_config:
+        return FALLBACK_AGGREGATION
+    from harness import registry
+
+    cls = registry.get("prm", prm_config["name"])
+    recommend = getattr(cls, "default_aggregation", None)
+    chosen = recommend(prm_config.get("options") or {}) if recommend is not None else None
+    return chosen or FALLBACK_AGGREGATION
+
+
+def prm_aggregations(run: RunDir, config: MetricsConfig, labels: list[str]
+                     ) -> dict[str, list[str]]:
+    """PRM label -> the aggregations its selectors use: the config's, else its own."""
+    if config.aggregations is not None:
+        return {label: list(config.aggregations) for label in labels}
+    stages = run.manifest().get("stages", {})
+    names = score_stages(run)
     out = {}
-    for k in ks:
-        for kind in m.METRIC_KINDS:
-            name = f"{kind}@{k}"
-            if name in estimates:
-                est = estimates[name]
-                out[name] = {"value": est.value, "ci": [est.ci[0], est.ci[1]]}
+    for label in labels:
+        info = stages.get(names.get(label, ""), {})
+        out[label] = [default_aggregation(info.get("prm_config"), info.get("prm_identity"))]
     return out
+
+
+def _with_sample_ids(pools: list[m.ProblemPool], records: RunRecords) -> list[m.ProblemPool]:
+    """Give each pool its samples' ids (an imported sample's own id, else its index), so
+    the metrics order samples by id and not by where they were read from."""
+    for pool in pools:
+        pool.sample_ids = [s.sample_id if s.sample_id is not None else s.index
+                           for s in records.samples[pool.problem_id]]
+    return pools
+
+
+def _check_ks(run: RunDir, records: RunRecords, ks: list[int]) -> None:
+    for k in ks:
+        for pid in records.problem_ids:
+            n = len(records.samples[pid])
+            if n < k:
+                raise ConfigError(f"{run.path}: k={k} is larger than the pool of problem "
+                                  f"{pid!r} (n={n}); choose ks up to {n}")
 
 
 def compute_run_metrics(run: RunDir, config: MetricsConfig,
@@ -53,19 +113,26 @@ def compute_run_metrics(run: RunDir, config: MetricsConfig,
         raise HarnessError(f"run {run.path} has no samples")
     smallest = min(len(v) for v in records.samples.values())
     ks = sorted(set(config.ks)) if config.ks else default_ks(smallest)
+    _check_ks(run, records, ks)
     common = {"draws": config.draws, "seed": config.seed, "n_boot": config.bootstrap}
-    base_pools = build_pools(records)
+    base_pools = _with_sample_ids(build_pools(records), records)
     base = m.compute_all(base_pools, ks, ["pass", "maj"], **common)
     selectors: list[dict[str, Any]] = [
-        {"prm": None, "aggregation": None, "metrics": _entries(base, ks)}]
+        {"prm": None, "aggregation": None, "metrics": m.estimate_entries(base, ks)}]
     per_problem: dict[str, list[float]] = {name: list(est.per_problem)
                                            for name, est in base.items()}
+    chosen = prm_aggregations(run, config, list(records.scores))
+    used: list[str] = []
     for prm in records.scores:  # stage order: the config's PRM order
-        for aggregation in config.aggregations:
-            pools = build_pools(records, prm, aggregation)
-            scored = m.compute_all(pools, ks, ["prm", "wmaj"], **common)
+        for aggregation in chosen[prm]:
+            used += [] if aggregation in used else [aggregation]
+            pools = _with_sample_ids(build_pools(records, prm, aggregation), records)
+            try:
+                scored = m.compute_all(pools, ks, ["prm", "wmaj"], **common)
+            except HarnessError as exc:
+                raise HarnessError(f"{run.path}: PRM {prm!r} ({aggregation}): {exc}") from None
             selectors.append({"prm": prm, "aggregation": aggregation,
-                              "metrics": _entries(scored, ks)})
+                              "metrics": m.estimate_entries(scored, ks)})
             for name, est in scored.items():
                 per_problem[f"{prm}|{aggregation}|{name}"] = list(est.per_problem)
     sizes = sorted({len(v) for v in records.samples.values()})
@@ -76,7 +143,8 @@ def compute_run_metrics(run: RunDir, config: MetricsConfig,
         "ks": ks,
         "parameters": {"draws": config.draws, "bootstrap": config.bootstrap,
                        "seed": config.seed, "ci_level": m.CI_LEVEL,
-                       "aggregations": list(config.aggregations)},
+                       "aggregations": (list(config.aggregations)
+                                        if config.aggregations is not None else used)},
         "methods": METHODS,
         "selectors": selectors,
         "per_problem": {"problem_ids": records.problem_ids,

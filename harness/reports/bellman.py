@@ -8,11 +8,13 @@ error, with pass@N and maj@N as reference lines).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from harness.diagnostics.bellman import DIAGNOSTICS_FILE
 from harness.errors import HarnessError
+from harness.interfaces import Report
 from harness.reports.render import (
     html_page,
     markdown_table,
@@ -21,48 +23,52 @@ from harness.reports.render import (
     write_csv,
 )
 from harness.store.atomic import write_text
+from harness.store.metrics_file import METRICS_FILE, MetricsFile, read_run_metrics
 from harness.store.rundir import RunDir
 
 CSV_HEADER = ["prm", "bellman_error", "max", "n_prefixes", "n_samples", "aggregation", "k",
               "prm_at_k", "ci_low", "ci_high"]
 
 
-def _prm_at_largest_k(metrics_doc: dict[str, Any] | None
+def _prm_at_largest_k(metrics: MetricsFile | None
                       ) -> tuple[int | None, dict[str, list[dict[str, Any]]], dict[str, Any]]:
     """(largest k, prm label -> [{aggregation, value, ci}], baseline metrics at that k)."""
-    if metrics_doc is None:
+    if metrics is None:
         return None, {}, {}
-    k = max(metrics_doc["ks"])
+    k = max(metrics.ks)
     by_prm: dict[str, list[dict[str, Any]]] = {}
     baseline: dict[str, Any] = {}
-    for entry in metrics_doc["selectors"]:
-        if entry["prm"] is None:
-            baseline = {name: entry["metrics"][f"{name}@{k}"] for name in ("pass", "maj")
-                        if f"{name}@{k}" in entry["metrics"]}
+    for e in metrics.entries:
+        if e.k != k:
             continue
-        value = entry["metrics"].get(f"prm@{k}")
-        if value is not None:
-            by_prm.setdefault(entry["prm"], []).append(
-                {"aggregation": entry["aggregation"], **value})
+        if e.prm is None and e.kind in ("pass", "maj"):
+            baseline[e.kind] = {"value": e.value, "ci": list(e.ci)}
+        elif e.prm is not None and e.kind == "prm":
+            by_prm.setdefault(e.prm, []).append(
+                {"aggregation": e.aggregation, "value": e.value, "ci": list(e.ci)})
     return k, by_prm, baseline
 
 
-class BellmanReportKind:
-    """Registered as report ``bellman``."""
+class BellmanReport(Report):
+    """Registered as report ``bellman``: one run's Bellman errors and their prm@N."""
 
     name = "bellman"
+    runs_allowed = (1, 1)
 
-    def render(self, run: RunDir, out_dir: Path) -> list[Path]:
+    def render(self, runs: Mapping[str, Path], out_dir: Path,
+               title: str | None = None) -> list[Path]:
+        label, path = self.only_run(runs)
+        run = RunDir.open(path)  # the diagnostics file first: it names the command to run
         if not (run.path / DIAGNOSTICS_FILE).exists():
             raise HarnessError(f"{run.path} has no {DIAGNOSTICS_FILE}; run "
                                f"`prm-harness bellman {run.path}` first")
         diagnostics = run.read_json(DIAGNOSTICS_FILE)
-        metrics = run.read_json("metrics.json") if (run.path / "metrics.json").exists() \
-            else None
-        return render_bellman(diagnostics, metrics, out_dir, f"Bellman error: {run.path.name}")
+        metrics = read_run_metrics(run) if (run.path / METRICS_FILE).exists() else None
+        return render_bellman(diagnostics, metrics, out_dir,
+                              title or f"Bellman error: {label}")
 
 
-def render_bellman(diagnostics: dict[str, Any], metrics_doc: dict[str, Any] | None,
+def render_bellman(diagnostics: dict[str, Any], metrics_doc: MetricsFile | None,
                    out_dir: Path, title: str) -> list[Path]:
     import matplotlib
 

@@ -7,9 +7,11 @@ with every number shown.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from harness.interfaces import Report
 from harness.reports.render import (
     html_page,
     markdown_table,
@@ -18,42 +20,45 @@ from harness.reports.render import (
     write_csv,
 )
 from harness.store.atomic import write_text
+from harness.store.metrics_file import MetricsFile, read_run_metrics
 from harness.store.rundir import RunDir
 
 CSV_HEADER = ["selector", "prm", "aggregation", "metric", "k", "value", "ci_low", "ci_high"]
 
 
-def curves(metrics_doc: dict[str, Any]) -> list[dict[str, Any]]:
+def curves(metrics: MetricsFile) -> list[dict[str, Any]]:
     """One curve per (selector, metric kind): label, kind, ks, values, CI bounds."""
     out = []
-    for entry in metrics_doc["selectors"]:
-        prm, aggregation = entry["prm"], entry["aggregation"]
+    for prm, aggregation in metrics.selectors():
         kinds = ("pass", "maj") if prm is None else ("prm", "wmaj")
         for kind in kinds:
-            points = [(k, entry["metrics"][f"{kind}@{k}"]) for k in metrics_doc["ks"]
-                      if f"{kind}@{k}" in entry["metrics"]]
+            points = [e for k in metrics.ks
+                      if (e := metrics.get(prm, aggregation, kind, k)) is not None]
             if not points:
                 continue
             label = f"{kind}@N" if prm is None else f"{kind}@N {prm} ({aggregation})"
             out.append({"label": label, "kind": kind, "prm": prm, "aggregation": aggregation,
-                        "ks": [k for k, _ in points],
-                        "values": [p["value"] for _, p in points],
-                        "low": [p["ci"][0] for _, p in points],
-                        "high": [p["ci"][1] for _, p in points]})
+                        "ks": [e.k for e in points],
+                        "values": [e.value for e in points],
+                        "low": [e.ci[0] for e in points],
+                        "high": [e.ci[1] for e in points]})
     return out
 
 
-class BestOfNReport:
-    """Registered as report ``best-of-n``."""
+class BestOfNReport(Report):
+    """Registered as report ``best-of-n``: one run's accuracy against N."""
 
     name = "best-of-n"
+    runs_allowed = (1, 1)
 
-    def render(self, run: RunDir, out_dir: Path) -> list[Path]:
-        doc = run.read_json("metrics.json")
-        return render_best_of_n(doc, out_dir, title=f"Best-of-N: {run.path.name}")
+    def render(self, runs: Mapping[str, Path], out_dir: Path,
+               title: str | None = None) -> list[Path]:
+        label, path = self.only_run(runs)
+        return render_best_of_n(read_run_metrics(RunDir.open(path)), out_dir,
+                                title=title or f"Best-of-N: {label}")
 
 
-def render_best_of_n(doc: dict[str, Any], out_dir: Path, title: str) -> list[Path]:
+def render_best_of_n(doc: MetricsFile, out_dir: Path, title: str) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -61,7 +66,7 @@ def render_best_of_n(doc: dict[str, Any], out_dir: Path, title: str) -> list[Pat
 
     out_dir.mkdir(parents=True, exist_ok=True)
     series = curves(doc)
-    ks = doc["ks"]
+    ks = doc.ks
 
     csv_rows = []
     for c in series:
@@ -82,8 +87,8 @@ def render_best_of_n(doc: dict[str, Any], out_dir: Path, title: str) -> list[Pat
             else:
                 row.append("")
         table_rows.append(row)
-    params = doc["parameters"]
-    notes = [f"{doc['n_problems']} problems, pool sizes {doc['pool_sizes']}; accuracy in %, "
+    params = doc.parameters
+    notes = [f"{doc.n_problems} problems, pool sizes {doc.pool_sizes}; accuracy in %, "
              f"95% CI by bootstrap over problems ({params['bootstrap']} resamples, seed "
              f"{params['seed']}); maj/wmaj over {params['draws']} draws per problem."]
     md_path = out_dir / "best_of_n.md"

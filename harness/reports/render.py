@@ -55,12 +55,16 @@ def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) 
 
 
 def save_figure(figure: Any, stem: Path) -> list[Path]:
-    """PNG and SVG of a matplotlib figure, without timestamps so re-renders are stable."""
+    """PNG and SVG of a matplotlib figure, without timestamps and with a fixed salt for
+    the SVG's element ids (random per process otherwise), so re-renders are identical."""
+    import matplotlib
+
     paths = []
     for suffix, metadata in ((".png", {"Software": None}), (".svg", {"Date": None})):
         buffer = io.BytesIO()
-        figure.savefig(buffer, format=suffix[1:], metadata=metadata, bbox_inches="tight",
-                       dpi=150)
+        with matplotlib.rc_context({"svg.hashsalt": "prm-harness"}):
+            figure.savefig(buffer, format=suffix[1:], metadata=metadata, bbox_inches="tight",
+                           dpi=150)
         path = stem.with_suffix(suffix)
         write_bytes(path, buffer.getvalue())
         paths.append(path)

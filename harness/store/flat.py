@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.aggregate import AGGREGATIONS, aggregate
+from harness.aggregate import aggregate, check_aggregation
 from harness.errors import InputError
 from harness.metrics import ProblemPool
 from harness.store.jsonl import read_jsonl
@@ -100,9 +100,10 @@ def selection_scores(samples: Iterable[FlatSample], path: str | Path,
     ``step_scores``. None when no sample carries one; a partial set is an error."""
     samples = list(samples)
     if aggregation is not None:
-        if aggregation not in AGGREGATIONS:
-            raise InputError(f"unknown aggregation {aggregation!r}; choose from "
-                             f"{sorted(AGGREGATIONS)}", path=path)
+        try:
+            check_aggregation(aggregation)
+        except ValueError as exc:
+            raise InputError(str(exc), path=path) from None
         out = []
         for s in samples:
             if s.step_scores is None:
@@ -123,8 +124,34 @@ def selection_scores(samples: Iterable[FlatSample], path: str | Path,
     return [s.score for s in samples]  # type: ignore[misc]
 
 
+def check_flat(samples: list[FlatSample], scores: list[float] | None, ks: Iterable[int],
+               kinds: Iterable[str], path: str | Path, aggregation: str | None) -> None:
+    """What the metrics would refuse, named by file, line and field: a k above a
+    problem's pool (at the problem's first line) and, for wmaj@k, a negative score."""
+    first: dict[str, int] = {}
+    sizes: dict[str, int] = {}
+    for s in samples:
+        first.setdefault(s.problem_id, s.line)
+        sizes[s.problem_id] = sizes.get(s.problem_id, 0) + 1
+    for k in sorted(set(ks)):
+        small = next((pid for pid in first if sizes[pid] < k), None)
+        if small is not None:
+            raise InputError(f"k={k} is larger than the pool of problem {small!r} "
+                             f"(n={sizes[small]})", path=path, line=first[small],
+                             field="problem_id")
+    if "wmaj" in kinds and scores is not None:
+        for s, score in zip(samples, scores, strict=True):
+            if score < 0:
+                field = "score" if aggregation is None else "step_scores"
+                raise InputError(f"wmaj@k needs non-negative scores, got {score:g}"
+                                 + ("" if aggregation is None else f" ({aggregation})")
+                                 + "; map them to [0, 1] first (e.g. a sigmoid)",
+                                 path=path, line=s.line, field=field)
+
+
 def to_pools(samples: list[FlatSample], scores: list[float] | None) -> list[ProblemPool]:
-    """Group samples into per-problem arrays (file order kept); answers become classes."""
+    """Group samples into per-problem arrays; answers become classes. The pools carry
+    the sample ids, so the metrics put them in id order, not file order."""
     order: dict[str, list[int]] = {}
     for i, s in enumerate(samples):
         order.setdefault(s.problem_id, []).append(i)
@@ -136,5 +163,6 @@ def to_pools(samples: list[FlatSample], scores: list[float] | None) -> list[Prob
                          for a in answers], dtype=np.int64)
         correct = np.array([samples[i].correct for i in indices], dtype=bool)
         score = None if scores is None else np.array([scores[i] for i in indices])
-        pools.append(ProblemPool(problem_id, correct, vote, score))
+        pools.append(ProblemPool(problem_id, correct, vote, score,
+                                 [samples[i].sample_id for i in indices]))
     return pools

@@ -1,6 +1,6 @@
 """Read external sample files into a pool (and grades and scores when the file has them).
 
-Formats:
+Formats (registry kind ``importer``):
 - ``flat``: the flat sample format (see harness.store.flat), optionally with ``text`` and
   ``steps``; grades from ``correct``, voting keys from ``answer``, scores from
   ``step_scores`` (or ``score``, stored as a one-element outcome score).
@@ -14,18 +14,19 @@ Formats:
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from harness import registry
 from harness.errors import InputError
 from harness.steps import split_blank_lines
 from harness.store.flat import parse_flat_row
 from harness.store.jsonl import read_jsonl
 from harness.types import Grade, Sample, StepScores
 
-FORMATS = ("flat", "evalplus", "qwen-math-eval")
 SCORE_TRANSFORMS: dict[str, Callable[[float], float]] = {
     "none": lambda x: x,
     "sigmoid": lambda x: 1.0 / (1.0 + math.exp(-x)),
@@ -169,13 +170,20 @@ def read_qwen_math_eval_pool(path: Path, prm_id: str, transform: str) -> Importe
     return pool
 
 
-def read_external(path: Path, fmt: str, prm_id: str, transform: str) -> ImportedPool:
-    """An external sample file in one of FORMATS, as a pool with its grades and scores."""
-    if fmt not in FORMATS:
-        raise InputError(f"unknown format {fmt!r}; choose from {FORMATS}")
-    if transform not in SCORE_TRANSFORMS:
-        raise InputError(f"unknown score transform {transform!r}")
-    if fmt == "flat":
+class Importer(ABC):
+    """One external file format: registry kind ``importer``, constructed without options."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def read(self, path: Path, prm_id: str, transform: str) -> ImportedPool:
+        """The file's pool; scores (if any) labelled ``prm_id``, mapped by ``transform``."""
+
+
+class FlatImporter(Importer):
+    name = "flat"
+
+    def read(self, path: Path, prm_id: str, transform: str) -> ImportedPool:
         pool = read_flat_pool(path, prm_id)
         if pool.scores and transform != "none":
             convert = SCORE_TRANSFORMS[transform]
@@ -183,6 +191,28 @@ def read_external(path: Path, fmt: str, prm_id: str, transform: str) -> Imported
                 for entry in entries:
                     entry.scores = [convert(x) for x in entry.scores]
         return pool
-    if fmt == "evalplus":
+
+
+class EvalplusImporter(Importer):
+    name = "evalplus"
+
+    def read(self, path: Path, prm_id: str, transform: str) -> ImportedPool:
         return read_evalplus_pool(path)
-    return read_qwen_math_eval_pool(path, prm_id, transform)
+
+
+class QwenMathEvalImporter(Importer):
+    name = "qwen-math-eval"
+
+    def read(self, path: Path, prm_id: str, transform: str) -> ImportedPool:
+        return read_qwen_math_eval_pool(path, prm_id, transform)
+
+
+def read_external(path: Path, fmt: str, prm_id: str, transform: str) -> ImportedPool:
+    """An external sample file in a registered format, as a pool with grades and scores."""
+    if fmt not in registry.IMPORTERS.names():
+        raise InputError(f"unknown format {fmt!r}; choose from "
+                         f"{', '.join(registry.IMPORTERS.names())}")
+    if transform not in SCORE_TRANSFORMS:
+        raise InputError(f"unknown score transform {transform!r}")
+    importer: Importer = registry.IMPORTERS.build(fmt)
+    return importer.read(path, prm_id, transform)

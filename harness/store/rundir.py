@@ -15,6 +15,11 @@ Layout::
 A shard is finished exactly when its ``.jsonl`` file exists: it is written atomically
 after its ``.meta.json``. Its name carries the cache key of everything it was computed
 from, so a re-run skips it, and any other run needing the same key links it from the cache.
+
+The manifest's ``plan`` holds, per stage, the shard keys the current configuration needs;
+a stage's entry is reset when it starts (``start_stage``) and gets its shard list and
+content hash only when it finishes (``finish_stage``). Readers refuse a stage without a
+shard list (interrupted) or whose list differs from the plan (stale).
 """
 
 from __future__ import annotations
@@ -29,11 +34,12 @@ from typing import Any
 
 from harness.errors import ConfigError, InputError
 from harness.store.atomic import clean_temporaries, write_bytes, write_text
+from harness.store.hashes import stage_sha256
 from harness.store.jsonl import read_json, read_jsonl, render_jsonl
 from harness.store.keys import canonical_json
 
 MANIFEST = "manifest.json"
-MANIFEST_SCHEMA = 1
+MANIFEST_SCHEMA = 2  # 2: stage plan, reset on start, content hashes
 RUNS_ENV = "PRM_HARNESS_RUNS"
 
 
@@ -59,6 +65,7 @@ class RunDir:
         run = cls(root / name)
         manifest_path = run.path / MANIFEST
         if manifest_path.exists():
+            run._check_schema()
             stored = run.manifest().get("identity")
             if canonical_json(stored) != canonical_json(identity):
                 raise ConfigError(
@@ -68,8 +75,7 @@ class RunDir:
         else:
             run.path.mkdir(parents=True, exist_ok=True)
             run.write_manifest({"schema_version": MANIFEST_SCHEMA, "identity": identity,
-                                "stages": {}})
-        clean_temporaries(run.path)
+                                "stages": {}, "plan": {}})
         return run
 
     @classmethod
@@ -77,21 +83,29 @@ class RunDir:
         run = cls(Path(path))
         if not (run.path / MANIFEST).is_file():
             raise InputError("not a run directory (no manifest.json)", path=run.path)
-        schema = run.manifest().get("schema_version")
-        if schema != MANIFEST_SCHEMA:
-            raise InputError(f"unknown manifest schema_version {schema!r}",
-                             path=run.path / MANIFEST, field="schema_version")
+        run._check_schema()
         return run
+
+    def _check_schema(self) -> None:
+        schema = self.manifest().get("schema_version")
+        if schema != MANIFEST_SCHEMA:
+            raise InputError(f"unknown manifest schema_version {schema!r} (this harness "
+                             f"reads {MANIFEST_SCHEMA}; delete the run and run it again)",
+                             path=self.path / MANIFEST, field="schema_version")
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Exclusive use of the run while a stage writes; released even on SIGKILL."""
+        """Exclusive use of the run while a stage writes; released even on SIGKILL.
+
+        Temporary files left by a killed writer are removed only once the lock is held:
+        before it, they may be a live writer's files."""
         handle = open(self.path / ".lock", "w")  # noqa: SIM115 - held for the block
         try:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise ConfigError(f"run {self.path} is in use by another process") from None
+            clean_temporaries(self.path)
             yield
         finally:
             handle.close()
@@ -114,6 +128,38 @@ class RunDir:
     def update_stage(self, stage: str, **fields: Any) -> None:
         manifest = self.manifest()
         manifest.setdefault("stages", {}).setdefault(stage, {}).update(fields)
+        self.write_manifest(manifest)
+
+    def plan(self, stage_keys: dict[str, list[str]]) -> None:
+        """Record the shard keys the current configuration needs, per stage; call it
+        before any stage runs, so a reader refuses shards computed under another one."""
+        manifest = self.manifest()
+        manifest.setdefault("plan", {}).update({s: list(k) for s, k in stage_keys.items()})
+        self.write_manifest(manifest)
+
+    def start_stage(self, stage: str, keys: list[str], **fields: Any) -> None:
+        """Reset the stage's entry (its old shard list goes) and plan its ``keys``."""
+        manifest = self.manifest()
+        manifest.setdefault("plan", {})[stage] = list(keys)
+        manifest.setdefault("stages", {})[stage] = dict(fields)
+        _drop_content(manifest, stage)
+        self.write_manifest(manifest)
+
+    def finish_stage(self, stage: str, keys: list[str], **fields: Any) -> None:
+        """Publish the stage's shard list and its content hash (see store/hashes.py)."""
+        digest = stage_sha256(stage, ((self.shard_path(stage, i, key), row)
+                                      for i, key in enumerate(keys)
+                                      for row in self.read_shard(stage, i, key)))
+        manifest = self.manifest()
+        entry = manifest.setdefault("stages", {}).setdefault(stage, {})
+        entry.update(fields, shards=list(keys))
+        if digest is not None:
+            entry["content_sha256"] = digest
+            content = manifest.setdefault("content", {})
+            if stage.startswith("scores/"):
+                content.setdefault("scores_sha256", {})[entry.get("prm", stage)] = digest
+            else:
+                content[f"{stage}_sha256"] = digest
         self.write_manifest(manifest)
 
     # -- shards ---------------------------------------------------------------------------
@@ -165,6 +211,15 @@ class RunDir:
 
     def read_json(self, relative: str) -> Any:
         return read_json(self.path / relative)
+
+
+def _drop_content(manifest: dict[str, Any], stage: str) -> None:
+    content = manifest.get("content", {})
+    if stage.startswith("scores/"):
+        label = manifest["stages"][stage].get("prm", stage)
+        content.get("scores_sha256", {}).pop(label, None)
+    else:
+        content.pop(f"{stage}_sha256", None)
 
 
 def _pretty(obj: Any) -> str:

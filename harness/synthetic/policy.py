@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 
 from harness.interfaces import Completion, Policy, SamplingParams
-from harness.models.compute import ComputeLedger
+from harness.models.compute import ComputeLedger, Metered
 from harness.steps import split_blank_lines
 from harness.store.keys import key_of
 from harness.synthetic.chain import Chain, PolicyParams
 from harness.synthetic.problems import parse_problem_text, statement_from_messages
-from harness.types import Compute, Message
+from harness.types import Message
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 TOKEN_COUNT_METHOD = "tokenizer-free: count of regex \\w+|[^\\w\\s] matches"
@@ -35,14 +35,14 @@ def _stable_int(*parts: Any) -> int:
     return int(key_of(list(parts))[:16], 16)
 
 
-class SimPolicy(Policy):
+class SimPolicy(Metered, Policy):
     """Registered as policy ``sim``."""
 
     def __init__(self, error_rate: float = 0.08, recovery_rate: float = 0.3,
                  mul_weight: float = 2.0) -> None:
         self.params = PolicyParams(error_rate, recovery_rate, mul_weight)
         self._chains: dict[str, Chain] = {}
-        self._ledger = ComputeLedger(params=None, device="cpu")
+        self.ledger = ComputeLedger(params=None, device="cpu")
 
     def chain_for(self, messages: list[Message]) -> tuple[str, Chain]:
         statement = statement_from_messages(messages)
@@ -70,7 +70,7 @@ class SimPolicy(Policy):
                 tokens_in += prompt_tokens
                 tokens_out += completions[-1].completion_tokens
             out.append(completions)
-        self._ledger.record(tokens_in, tokens_out, time.perf_counter() - start, "sample")
+        self.ledger.record(tokens_in, tokens_out, time.perf_counter() - start, "sample")
         return out
 
     def step(self, prompts: Sequence[list[Message]], prefixes: Sequence[str],
@@ -95,16 +95,10 @@ class SimPolicy(Policy):
                 tokens_in += prompt_tokens
                 tokens_out += completions[-1].completion_tokens
             out.append(completions)
-        self._ledger.record(tokens_in, tokens_out, time.perf_counter() - start, "step")
+        self.ledger.record(tokens_in, tokens_out, time.perf_counter() - start, "step")
         return out
 
     def identity(self) -> dict[str, Any]:
         return {"policy": "sim", "error_rate": self.params.error_rate,
                 "recovery_rate": self.params.recovery_rate,
                 "mul_weight": self.params.mul_weight, "token_count": TOKEN_COUNT_METHOD}
-
-    def compute(self) -> Compute:
-        return self._ledger.total()
-
-    def compute_calls(self) -> list[dict[str, Any]]:
-        return self._ledger.calls()

@@ -17,15 +17,15 @@ from typing import Any
 
 from harness.errors import ScoreError
 from harness.interfaces import PRM
-from harness.models.compute import ComputeLedger
+from harness.models.compute import ComputeLedger, Metered
 from harness.synthetic.chain import Chain, PolicyParams
 from harness.synthetic.problems import parse_problem_text, statement_from_messages
-from harness.types import Compute, Problem, Sample, StepScores
+from harness.types import Problem, Sample, StepScores
 
 CLIP = 0.01
 
 
-class SimOraclePRM(PRM):
+class SimOraclePRM(Metered, PRM):
     """Registered as PRM ``sim-oracle``; its options must match the ``sim`` policy's."""
 
     prm_id = "sim-oracle"
@@ -34,7 +34,7 @@ class SimOraclePRM(PRM):
                  mul_weight: float = 2.0) -> None:
         self.params = PolicyParams(error_rate, recovery_rate, mul_weight)
         self._chains: dict[str, Chain] = {}
-        self._ledger = ComputeLedger(params=None, device="cpu")
+        self.ledger = ComputeLedger(params=None, device="cpu")
 
     def chain_for(self, problem: Problem) -> tuple[str, Chain]:
         try:
@@ -65,18 +65,12 @@ class SimOraclePRM(PRM):
             statement, values = self.values(problem, sample)
             scores = self.transform(statement, sample.steps, values)
             out.append(StepScores(sample.problem_id, sample.index, self.prm_id, scores))
-        self._ledger.record(0, 0, time.perf_counter() - start, "score")
+        self.ledger.record(0, 0, time.perf_counter() - start, "score")
         return out
 
     def identity(self) -> dict[str, Any]:
         return {"prm_id": self.prm_id, "error_rate": self.params.error_rate,
                 "recovery_rate": self.params.recovery_rate, "mul_weight": self.params.mul_weight}
-
-    def compute(self) -> Compute:
-        return self._ledger.total()
-
-    def compute_calls(self) -> list[dict[str, Any]]:
-        return self._ledger.calls()
 
 
 class SimNoisyPRM(SimOraclePRM):

@@ -7,14 +7,15 @@ docs/sandbox.md). The zygote never runs untrusted code; it alone holds the job's
 pipe and reports how the child ended.
 
 * **as root** (the CI and development machines): a private network namespace (loopback
-  only); a private mount namespace in which the whole filesystem is read-only, the data
-  mirror and the harness cache are hidden under empty tmpfs mounts, homes the sandbox uid
-  cannot enter are covered too (exposing only the interpreter's own directories), and
-  each job gets fresh size-capped ``/tmp`` and ``/dev/shm`` and its own writable working
-  directory; rlimits; ``no_new_privs``; then the job becomes an unprivileged uid reserved
-  for its slot (a lock file per uid keeps concurrent harness processes apart): a fork bomb
-  stops at ``processes``, it cannot signal the harness or its zygote, and every process it
-  leaves behind dies (``kill -KILL -1`` as that uid) before the next job starts.
+  only); a private mount namespace whose root holds only an allow-list, read-only (system
+  directories, the interpreter's prefixes, the child code: docs/sandbox.md); a private pid
+  namespace whose own ``/proc`` shows no other process; each job's working directory,
+  HOME, TMPDIR, ``/tmp`` and ``/dev/shm`` are one size-capped tmpfs of its own that
+  vanishes with it; rlimits; ``no_new_privs``; then the job becomes an unprivileged uid
+  reserved for its slot (a lock file per uid in ``UID_LOCK_DIR`` keeps concurrent harness
+  processes apart, and a uid with live processes is never taken): a fork bomb stops at
+  ``processes``, it cannot signal the harness or its zygote, and every process it leaves
+  behind dies before the next job starts.
 * **as an ordinary user**: rlimits (``RLIMIT_NPROC`` counts all of the user's threads, so
   it is set to the current count plus ``processes``), and, where unprivileged user
   namespaces are allowed, the same namespaces (the job drops its capabilities). The
@@ -22,7 +23,7 @@ pipe and reports how the child ended.
   reach the network and the user's files. ``isolation()`` says what was in force.
 
 Not stopped: CPU and memory use below the limits (no cgroup), reads of world-readable
-files that are not hidden, use of the loopback interface inside its own namespace, timing
+files inside the allow-list, use of the loopback interface inside its own namespace, timing
 side channels.
 """
 
@@ -44,7 +45,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
+from harness.grading.sandbox.cleanup import remove_tree
 from harness.grading.sandbox.errors import SandboxError
+from harness.grading.sandbox.interpreter import describe, verdict_identity
 from harness.grading.sandbox.report import interpret
 from harness.grading.sandbox.slot import Zygote
 from harness.grading.sandbox.types import Job, Limits, RunResult
@@ -68,6 +71,8 @@ DRIVER_VERSION = _driver_digest()
 UID_BASE_ENV = "PRM_HARNESS_SANDBOX_UID_BASE"
 DEFAULT_UID_BASE = 1_900_000_000
 UID_RANGE = 4096
+#: one place for every harness process on the machine, whatever its TMPDIR
+UID_LOCK_DIR = Path("/run/prm-harness-sandbox-uids")
 POLICY_ENV = "PRM_HARNESS_SANDBOX"  # "auto" (default) or "strict"
 _KILL_BIN = shutil.which("kill")
 # "kill every process I may signal": as the slot's uid that is exactly the program's
@@ -120,15 +125,33 @@ def default_hidden() -> list[Path]:
     return hidden
 
 
-class _UidPool:
-    """Unprivileged uids reserved for this process by an exclusive lock file each."""
+def uids_in_use() -> set[int]:
+    """Every uid (real, effective, saved, filesystem) some live process holds."""
+    used: set[int] = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status", "rb") as handle:
+                for line in handle:
+                    if line.startswith(b"Uid:"):
+                        used.update(int(v) for v in line.split()[1:])
+                        break
+        except OSError:
+            continue
+    return used
 
-    def __init__(self, count: int) -> None:
+
+class _UidPool:
+    """Unprivileged uids reserved for this process by an exclusive lock file each, in
+    one fixed directory; a uid that some process still runs as is skipped."""
+
+    def __init__(self, count: int, lock_dir: Path = UID_LOCK_DIR) -> None:
         base = int(os.environ.get(UID_BASE_ENV, DEFAULT_UID_BASE))
-        lock_dir = Path(tempfile.gettempdir()) / "prm-harness-sandbox-uids"
-        lock_dir.mkdir(mode=0o700, exist_ok=True)
+        lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._handles: list[Any] = []
         self.uids: list[int] = []
+        busy: set[int] | None = None
         for uid in range(base, base + UID_RANGE):
             if len(self.uids) == count:
                 break
@@ -136,6 +159,10 @@ class _UidPool:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
+                handle.close()
+                continue
+            busy = uids_in_use() if busy is None else busy
+            if uid in busy:  # a process left by a harness that died: not ours to reuse
                 handle.close()
                 continue
             self._handles.append(handle)
@@ -160,15 +187,18 @@ class Sandbox:
     """A pool of ``workers`` confined slots; ``run_many`` keeps them all busy.
 
     ``python``: the interpreter programs run in (made absolute here; a venv's ``bin/python``
-    is kept as given, not resolved, so the venv stays in force). ``hide``: directories
-    programs must not see, besides ``default_hidden()``. ``preload``: modules each slot
-    imports once before forking its jobs (trusted library code; a module that fails to
-    import is skipped).
+    is kept as given, not resolved, so the venv stays in force). ``expose``: directories
+    programs may read besides the system ones, the interpreter's and the child code (e.g.
+    a data folder a benchmark's programs legitimately read). ``hide``: directories programs
+    must not see even where they lie inside an exposed one, besides ``default_hidden()``.
+    ``preload``: modules each slot imports once before forking its jobs (trusted library
+    code; a module that fails to import is skipped).
     """
 
     def __init__(self, workers: int | None = None, python: str | None = None,
                  root_dir: str | Path | None = None, hide: Sequence[str | Path] = (),
-                 preload: Sequence[str] = (), child_dir: Path | None = None) -> None:
+                 preload: Sequence[str] = (), child_dir: Path | None = None,
+                 expose: Sequence[str | Path] = ()) -> None:
         self.workers = max(1, workers or len(os.sched_getaffinity(0)))
         self.python = os.path.abspath(python or sys.executable)
         if not Path(self.python).exists():
@@ -181,7 +211,8 @@ class Sandbox:
         base = Path(root_dir) if root_dir else Path(tempfile.gettempdir())
         self._root = Path(tempfile.mkdtemp(prefix="prm-sandbox-", dir=base))
         self._root.chmod(0o711)
-        self._expose = [*interpreter_paths(self.python), str(self.child_dir)]
+        self._expose = [*interpreter_paths(self.python), str(self.child_dir),
+                        *(str(Path(p).resolve()) for p in expose)]
         self._free: list[int] = list(range(self.workers))
         self._slot_lock = threading.Condition()
         self._zygotes = [self._zygote(slot) for slot in range(self.workers)]
@@ -202,7 +233,7 @@ class Sandbox:
             zygote.stop()
             if zygote.uid is not None:
                 _kill_uid(zygote.uid)
-        shutil.rmtree(self._root, ignore_errors=True)
+        remove_tree(self._root)
         if self._uids is not None:
             self._uids.close()
 
@@ -213,10 +244,20 @@ class Sandbox:
         self.close()
 
     def identity(self) -> dict[str, Any]:
-        """What the manifest records about the sandbox."""
-        return {"driver_version": DRIVER_VERSION, "python": self.python,
-                "workers": self.workers, "as_root": self.as_root,
-                "policy": _policy(), "hidden": self.hidden}
+        """What of the sandbox can decide a verdict (it goes into grades keys): the child
+        code, the interpreter's version and libraries, the isolation in force. Not where
+        the interpreter lives, how many workers run, or which paths are hidden: moving a
+        run to another machine must not regrade it."""
+        return {"driver_version": DRIVER_VERSION,
+                "interpreter": verdict_identity(self.python, tuple(self.preload)),
+                "as_root": self.as_root, "policy": _policy()}
+
+    def provenance(self) -> dict[str, Any]:
+        """``identity`` and the machine-specific rest, for the record (never in keys)."""
+        facts = describe(self.python, tuple(self.preload))
+        return {**self.identity(), "python": self.python, "workers": self.workers,
+                "hidden": self.hidden, "preload": self.preload,
+                "libraries": facts["distributions"]}
 
     # -- running ---------------------------------------------------------------------
     def run_many(self, jobs: Sequence[Job]) -> list[RunResult]:
@@ -254,19 +295,27 @@ class Sandbox:
 
     def _run_in_slot(self, job: Job, slot: int) -> RunResult:
         zygote = self._zygotes[slot]
-        workdir = Path(tempfile.mkdtemp(prefix=f"w{slot}-", dir=self._root))
+        if not zygote.alive():
+            zygote.start()
+        spec = {"mode": job.mode, "limits": job.limits.for_child(),
+                "recursion_limit": job.recursion_limit}
+        # a private view gives the job its own tmpfs; only without one is there a host
+        # directory (then removed without recursion: see cleanup)
+        workdir = None if zygote.private_fs else Path(
+            tempfile.mkdtemp(prefix=f"w{slot}-", dir=self._root))
         try:
-            if zygote.uid is not None:
-                os.chown(workdir, zygote.uid, zygote.uid)
-            workdir.chmod(0o700)
-            spec = {"mode": job.mode, "limits": job.limits.for_child(),
-                    "workdir": str(workdir), "recursion_limit": job.recursion_limit}
+            if workdir is not None:
+                if zygote.uid is not None:
+                    os.chown(workdir, zygote.uid, zygote.uid)
+                workdir.chmod(0o700)
+                spec["workdir"] = str(workdir)
             outcome = zygote.run(job, spec)
             if not zygote.alive() and zygote.uid is not None:
                 _kill_uid(zygote.uid)  # its zygote is gone: nobody else cleans up
             return interpret(outcome, job.mode)
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            if workdir is not None:
+                remove_tree(workdir)
 
 
 def _kill_uid(uid: int) -> None:

@@ -67,6 +67,8 @@ class Zygote:
         self.proc: subprocess.Popen[bytes] | None = None
         self.sock: socket.socket | None = None
         self.inbox = _Inbox()
+        #: the zygote's view is private (each job then has its own tmpfs, no host workdir)
+        self.private_fs = False
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
@@ -87,6 +89,7 @@ class Zygote:
             why = reply.get("error") if reply else "it exited or did not answer"
             raise SandboxError(f"sandbox slot could not start ({self.python}): {why}; "
                                f"stderr: {self._stderr_tail()}")
+        self.private_fs = bool(reply.get("private_fs"))
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -170,6 +173,7 @@ class Zygote:
         try:
             try:
                 self._send(header, (out_w, err_w, res_w), tail)
+                sent = time.monotonic() - started
             except OSError as exc:
                 self.stop()
                 raise SandboxError(f"sandbox slot stopped answering: {exc}; stderr: "
@@ -186,6 +190,7 @@ class Zygote:
             for fd in (out_r, err_r, res_r):
                 os.close(fd)
         outcome.wall_s = time.monotonic() - started
+        outcome.timings["sent"] = sent
         return outcome
 
     def _collect(self, job: Job, out_r: int, err_r: int, res_r: int, started: float
@@ -208,6 +213,7 @@ class Zygote:
         child_pid = None
         deadline = started + limits.wall_s
         drain_until = None
+        timings: dict[str, float] = {}
         try:
             while True:
                 now = time.monotonic()
@@ -241,6 +247,9 @@ class Zygote:
                         break
                     if name == "result":
                         for message in stream.feed(data):
+                            if "setup" in message or "final" in message:
+                                timings.setdefault("setup" if "setup" in message else
+                                                   "final", time.monotonic() - started)
                             budget = job.watch(message) if job.watch else None
                             if budget is not None and cut_at is None:
                                 cut_at = time.monotonic() + budget
@@ -250,15 +259,19 @@ class Zygote:
                     message = self.inbox.messages.popleft()
                     if "started" in message:
                         child_pid = int(message["started"])
+                        timings["forked"] = time.monotonic() - started
                     if message.get("done"):
                         done = True
+                        timings["done"] = time.monotonic() - started
+                if stream.header is not None and "header" not in timings:
+                    timings["header"] = time.monotonic() - started
         finally:
             selector.close()
         if status and not done:  # (a job that ended meanwhile needs no killing)
             self._kill_job(status, child_pid)
         return RunResult(status=status, stdout=b"".join(chunks["stdout"]),
                          stderr=b"".join(chunks["stderr"]), result=stream.finish(),
-                         events=stream.messages_seen)
+                         events=stream.messages_seen, timings=timings)
 
     def _kill_job(self, reason: str, child_pid: int | None) -> None:
         """Have the zygote kill the running job; kill the zygote if it does not answer."""

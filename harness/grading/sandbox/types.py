@@ -19,8 +19,9 @@ class Limits:
     file_bytes: int = 64 << 20
     open_files: int = 1024
     output_bytes: int = 1 << 20  # stdout and stderr, each
+    capture_bytes: int = 16 << 20  # stdio mode: the stdout captured for one input
     result_bytes: int = 512 << 20
-    tmpfs_bytes: int = 256 << 20
+    tmpfs_bytes: int = 256 << 20  # all a job may write: workdir, /tmp, /dev/shm together
 
     def for_child(self) -> dict[str, Any]:
         out = asdict(self)
@@ -63,4 +64,9 @@ class RunResult:
     isolation: dict[str, Any] = field(default_factory=dict)
     detail: str = ""
     events: list[dict[str, Any]] = field(default_factory=list)
+    #: seconds from the job's start at which the harness saw each step: ``sent`` (job
+    #: handed to the zygote), ``forked`` (child started), ``setup`` (child confined, the
+    #: program about to load), ``final`` (its last report), ``header`` (child reaped and
+    #: its leftovers killed), ``done``; where the time of a run goes
+    timings: dict[str, float] = field(default_factory=dict)
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from harness.errors import ConfigError
 from harness.interfaces import Policy, SamplingParams
-from harness.models.compute import FLOPS_METHOD, ComputeLedger
+from harness.models.compute import FLOPS_METHOD, ComputeLedger, Metered
 from harness.store.keys import key_of
-from harness.types import Compute, Message
+from harness.types import Message
 
 SEED_RULE = ("request seed = first 31 bits of sha256(['policy-seed', seed]); sample j of a "
              "request uses request seed + j (vLLM's rule for n > 1)")
@@ -71,7 +71,7 @@ def step_finish(text: str, finish_reason: str | None, stops: Sequence[str]) -> s
     return finish_reason
 
 
-class LedgerPolicy(Policy):
+class LedgerPolicy(Metered, Policy):
     """A Policy whose ``compute()`` is a ComputeLedger; ``compute_calls()`` lists calls."""
 
     backend: str = ""
@@ -79,12 +79,6 @@ class LedgerPolicy(Policy):
 
     def __init__(self, params: int | None = None, device: str = "cpu") -> None:
         self.ledger = ComputeLedger(params=params, device=device)
-
-    def compute(self) -> Compute:
-        return self.ledger.total()
-
-    def compute_calls(self) -> list[dict[str, Any]]:
-        return self.ledger.calls()
 
     def ledger_identity(self) -> dict[str, Any]:
         return {"params": self.ledger.params, "device": self.ledger.device,

@@ -58,6 +58,23 @@ def render_prompts(tokenizer: Any, prompts: Sequence[list[Message]],
             for messages, prefix in zip(prompts, prefixes, strict=True)]
 
 
+def template_files_identity(tokenizer: str | None, chat_template: str | None,
+                            model: str | None = None) -> dict[str, Any]:
+    """The resolved identity of a policy's tokenizer (when it is not the model's own) and
+    of its ``--chat-template`` file: both decide the prompt text the model sees."""
+    from harness.models.model_files import resolved_revision
+    from harness.store.keys import file_sha256
+
+    out: dict[str, Any] = {}
+    if tokenizer is not None and tokenizer != model:
+        out["tokenizer"] = resolved_revision(tokenizer)
+    if chat_template is not None:
+        if not Path(chat_template).is_file():
+            raise ConfigError(f"chat template file not found: {chat_template}")
+        out["chat_template_sha256"] = file_sha256(chat_template)
+    return out
+
+
 def encode_prompt(tokenizer: Any, text: str) -> list[int]:
     """Token ids of a rendered prompt; the template already holds any BOS, so no specials
     are added (what vLLM's own chat path does)."""
@@ -70,6 +87,20 @@ class TemplatePolicy(LedgerPolicy):
 
     tokenizer: Any
     chat_template: str | None
+
+    @classmethod
+    def resolved_identity(cls, **options: Any) -> dict[str, Any]:
+        """The weights' folder sha256 or hub commit, plus tokenizer and template files."""
+        from harness.models.model_files import resolved_revision
+
+        model = options.get("model")
+        if not isinstance(model, str):
+            raise ConfigError(f"{cls.backend} policy: option 'model' (a folder or hub id) "
+                              f"is required")
+        return {"backend_version": cls.version,
+                "model": resolved_revision(model, options.get("revision")),
+                **template_files_identity(options.get("tokenizer"),
+                                          options.get("chat_template"), model)}
 
     def sample(self, prompts: Sequence[list[Message]], params: SamplingParams
                ) -> list[list[Completion]]:

@@ -102,6 +102,16 @@ class HttpPolicy(LedgerPolicy):
                               "or use endpoint=completions with tokenizer=...")
         return self._run(prompts, prefixes, params)
 
+    @classmethod
+    def resolved_identity(cls, **options: Any) -> dict[str, Any]:
+        """The served weights cannot be pinned from here (``revision`` records what the
+        user says they are); the local tokenizer and template files can."""
+        from harness.models.policies.chat import template_files_identity
+
+        return {"backend_version": cls.version,
+                **template_files_identity(options.get("tokenizer"),
+                                          options.get("chat_template"))}
+
     def identity(self) -> dict[str, Any]:
         return {"backend": self.backend, "model": self.model, "revision": self.revision,
                 "endpoint": self.endpoint, "n_in_request": self.n_in_request,

@@ -22,10 +22,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.build import build_task
 from harness.errors import ConfigError, InputError
 from harness.interfaces import Completion, SamplingParams, Task
 from harness.models.policies.base import LedgerPolicy, check_params, check_step_args
+from harness.registry import TASKS
 from harness.store.keys import canonical_json, file_sha256
 from harness.store.pool_file import StoredSample, read_pool
 from harness.types import Message
@@ -51,7 +51,7 @@ class ReplayPolicy(LedgerPolicy):
         self.pool_path = Path(pool)
         self.samples = read_pool(self.pool_path)
         self.task = (task if isinstance(task, Task)
-                     else build_task(task, data_dir, **(task_options or {})))
+                     else TASKS.build(task, task_options, data_dir=data_dir))
         self.prompt_style = prompt_style
         self._by_prompt: dict[str, str] = {}
         for problem in self.task.load():
@@ -111,6 +111,15 @@ class ReplayPolicy(LedgerPolicy):
                                   f"continue a {len(prefix)}-character prefix at a step end"))
         self._record(out, start, "step")
         return out
+
+    @classmethod
+    def resolved_identity(cls, **options: Any) -> dict[str, Any]:
+        """The replayed file's sha256: a new file at the same path is a new pool."""
+        pool = options.get("pool")
+        if pool is None or not Path(pool).is_file():
+            raise ConfigError(f"replay policy: option 'pool' must name a samples file, "
+                              f"got {pool!r}")
+        return {"backend_version": cls.version, "pool_sha256": file_sha256(pool)}
 
     def identity(self) -> dict[str, Any]:
         return {"backend": self.backend, "pool": str(self.pool_path),

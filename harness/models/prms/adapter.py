@@ -16,15 +16,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from harness import registry
 from harness.errors import ConfigError, ScoreError
 from harness.interfaces import PRM
-from harness.models.compute import FLOPS_METHOD, ComputeLedger
+from harness.models.compute import FLOPS_METHOD, ComputeLedger, Metered
 from harness.models.model_files import resolved_revision
-from harness.models.prms.families import family_for
 from harness.models.prms.protocol import Encoded, Family, sample_label, to_unit
 from harness.models.prms.specs import load_spec
 from harness.store.keys import key_of
-from harness.types import Compute, Problem, Sample, StepScores
+from harness.types import Problem, Sample, StepScores
 
 
 def problem_statement(problem: Problem) -> str:
@@ -39,7 +39,7 @@ def problem_statement(problem: Problem) -> str:
     raise ScoreError(f"problem {problem.id!r}: no statement in metadata and no user message")
 
 
-class SpecPRM(PRM):
+class SpecPRM(Metered, PRM):
     """Base of the backend-specific PRMs; subclasses build one runner per model role."""
 
     backend: ClassVar[str]
@@ -53,7 +53,8 @@ class SpecPRM(PRM):
         self.prm_id = label or self.spec.model_id
         self.tokenizer = self._load_tokenizer(model or self.spec.model_id,
                                               None if model else self.spec.revision)
-        self.family: Family = family_for(self.spec, self.tokenizer)
+        family_cls = registry.FAMILIES.get(self.spec.family)
+        self.family: Family = family_cls(self.spec, self.tokenizer)
         refs = self.family.models()
         unused = [role for role, path in self.sources.items() if path and role not in refs]
         if unused:
@@ -73,7 +74,31 @@ class SpecPRM(PRM):
         self.max_length = max_length or self.spec.max_length or (min(limits) if limits else None)
         params = [r.params for r in self.runners.values()]
         total = None if any(p is None for p in params) else sum(params)
-        self._ledger = ComputeLedger(params=total, device=self.runners["prm"].device)
+        self.ledger = ComputeLedger(params=total, device=self.runners["prm"].device)
+
+    @classmethod
+    def resolved_identity(cls, **options: Any) -> dict[str, Any]:
+        """The spec's content hash and, per model role, the weights' folder sha256 (a
+        local folder) or hub commit, read without loading any model."""
+        spec_option = options.get("spec")
+        if spec_option is None:
+            raise ConfigError(f"prm {cls.backend}: option 'spec' is required")
+        spec = load_spec(spec_option) if isinstance(spec_option, str) else spec_option
+        refs = registry.FAMILIES.get(spec.family).model_refs(spec)
+        local = {"prm": options.get("model"), "reference": options.get("reference_model")}
+        return {"adapter_version": cls.version, "backend": cls.backend,
+                "spec_sha256": key_of(spec.model_dump(mode="json")),
+                "models": {role: resolved_revision(*((local[role], None) if local.get(role)
+                                                     else (ref.model_id, ref.revision)))
+                           for role, ref in refs.items()}}
+
+    @classmethod
+    def default_aggregation(cls, options: dict[str, Any]) -> str | None:
+        """The spec's ``recommended_aggregation`` (the spec is read, no model loaded)."""
+        spec = options.get("spec")
+        if spec is None:
+            return None
+        return (load_spec(spec) if isinstance(spec, str) else spec).recommended_aggregation
 
     # -- backend hooks -------------------------------------------------------------------
     def _load_tokenizer(self, source: str, revision: str | None) -> Any:
@@ -120,7 +145,7 @@ class SpecPRM(PRM):
         # every model reads the same sequences: tokens count once, and the ledger's
         # parameter count is the sum over the models (FLOPs = 2 x sum(P) x T)
         tokens = sum(len(seg.ids) for seg in flat)
-        self._ledger.record(tokens, 0, time.perf_counter() - start, "score")
+        self.ledger.record(tokens, 0, time.perf_counter() - start, "score")
         return out
 
     def _step_scores(self, sample: Sample, enc: Encoded,
@@ -141,7 +166,8 @@ class SpecPRM(PRM):
     def identity(self) -> dict[str, Any]:
         spec = self.spec.model_dump(mode="json")
         return {"prm_id": self.prm_id, "family": self.spec.family, "spec": spec,
-                "spec_key": key_of(spec), "backend": self.backend, "dtype": self.dtype,
+                "spec_key": key_of(spec), "backend": self.backend,
+                "adapter_version": self.version, "dtype": self.dtype,
                 "max_length": self.max_length,
                 "models": {role: self.sources.get(role) or ref.model_id
                            for role, ref in self.family.models().items()},
@@ -151,12 +177,6 @@ class SpecPRM(PRM):
                 "token_ids": dict(self.family.token_ids),
                 "runners": {role: r.identity() for role, r in self.runners.items()},
                 "flops_method": FLOPS_METHOD}
-
-    def compute(self) -> Compute:
-        return self._ledger.total()
-
-    def compute_calls(self) -> list[dict[str, Any]]:
-        return self._ledger.calls()
 
 
 class TransformersPRM(SpecPRM):

@@ -25,14 +25,14 @@ from typing import Any
 
 from harness.errors import ConfigError, ScoreError
 from harness.interfaces import PRM
-from harness.models.compute import ComputeLedger
+from harness.models.compute import ComputeLedger, Metered
 from harness.models.prms.protocol import sample_label
-from harness.types import Compute, Problem, Sample, StepScores
+from harness.types import Problem, Sample, StepScores
 
 
-class _Baseline(PRM):
+class _Baseline(Metered, PRM):
     def __init__(self) -> None:
-        self._ledger = ComputeLedger(params=0, device="cpu")
+        self.ledger = ComputeLedger(params=0, device="cpu")
 
     def step_scores(self, problem: Problem, sample: Sample) -> list[float]:
         raise NotImplementedError
@@ -46,14 +46,8 @@ class _Baseline(PRM):
                                  f"sample has no steps")
             out.append(StepScores(sample.problem_id, sample.index, self.prm_id,
                                   self.step_scores(problem, sample)))
-        self._ledger.record(0, 0, time.perf_counter() - start, "score")
+        self.ledger.record(0, 0, time.perf_counter() - start, "score")
         return out
-
-    def compute(self) -> Compute:
-        return self._ledger.total()
-
-    def compute_calls(self) -> list[dict[str, Any]]:
-        return self._ledger.calls()
 
 
 class RandomPRM(_Baseline):

@@ -21,6 +21,7 @@ from harness.models.prms.tokens import encode, render_chat, starts_with
 
 class ChatTurnFamily(LabelTokenFamily):
     name = "chat-turn"
+    summary = "RLHFlow: one user turn per step, P(label) predicted for each assistant turn"
 
     def __init__(self, spec: Any, tokenizer: Any) -> None:
         super().__init__(spec, tokenizer)

@@ -22,6 +22,7 @@ from harness.models.prms.tokens import encode, render_chat
 
 class GenerativeFamily(Family):
     name = "generative"
+    summary = "verifier LM: P(yes) / (P(yes) + P(no)) for a verdict token after each step"
 
     def __init__(self, spec: Any, tokenizer: Any) -> None:
         super().__init__(spec, tokenizer)

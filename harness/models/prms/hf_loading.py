@@ -133,23 +133,50 @@ def checkpoint_params(source: str) -> int | None:
     return total
 
 
-def _from_pretrained(cls: Any, source: str, revision: str | None, dtype: Any) -> Any:
-    """Load quietly: the head's tensors are reported as unexpected by the decoder class,
-    which is expected here (they are read separately)."""
+def _from_pretrained(cls: Any, source: str, revision: str | None, dtype: Any,
+                     allowed_unused: tuple[str, ...] = ()) -> Any:
+    """Load with transformers and refuse any weight it did not fill from the checkpoint.
+
+    A missing, unexpected or wrongly shaped tensor would otherwise leave randomly
+    initialised weights behind a warning (a causal-LM folder loaded as a
+    token-classification PRM, a renamed key). ``allowed_unused``: prefixes of checkpoint
+    tensors this class is expected to leave unused (a head read separately)."""
     from transformers.utils import logging as hf_logging
 
     verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
+    hf_logging.set_verbosity_error()  # the report below replaces transformers' warnings
     hf_logging.disable_progress_bar()
     try:
-        return cls.from_pretrained(source, revision=revision, dtype=dtype,
-                                   trust_remote_code=False)
+        model, info = cls.from_pretrained(source, revision=revision, dtype=dtype,
+                                          trust_remote_code=False, output_loading_info=True)
     except Exception as exc:
         raise ConfigError(f"cannot load {_where(source, revision)} with {cls.__name__} "
                           f"({type(exc).__name__}: {exc})") from None
     finally:
         hf_logging.set_verbosity(verbosity)
         hf_logging.enable_progress_bar()
+    check_loading_info(info, f"{_where(source, revision)} as {type(model).__name__}",
+                       allowed_unused)
+    return model
+
+
+def check_loading_info(info: dict[str, Any], where: str,
+                       allowed_unused: tuple[str, ...] = ()) -> None:
+    """ConfigError naming the missing, unexpected and mismatched tensors of one load."""
+    missing = sorted(info.get("missing_keys") or ())
+    unexpected = sorted(k for k in info.get("unexpected_keys") or ()
+                        if not k.startswith(allowed_unused))
+    mismatched = sorted(f"{k} {tuple(a)} vs {tuple(b)}"
+                        for k, a, b in info.get("mismatched_keys") or ())
+    problems = [f"{label} ({len(keys)}): {', '.join(keys[:6])}{' ...' if len(keys) > 6 else ''}"
+                for label, keys in (("missing", missing), ("unexpected", unexpected),
+                                    ("mismatched shapes", mismatched)) if keys]
+    errors = [str(e) for e in info.get("error_msgs") or ()]
+    if errors:
+        problems.append(f"errors: {errors[0]}")
+    if problems:
+        raise ConfigError(f"{where}: the checkpoint's weights do not match the model (they "
+                          f"would be left randomly initialised): {'; '.join(problems)}")
 
 
 def _linear(weight: Any, bias: Any | None, dtype: Any) -> Any:
@@ -176,8 +203,10 @@ def load_row_model(source: str, revision: str | None, head: Head, dtype_name: st
 
     dtype = torch_dtype(dtype_name)
     if head.loader in ("mlp-head", "linear-head"):
-        decoder = _from_pretrained(AutoModel, source, revision, dtype)
         key = head.weights_key
+        # the decoder class leaves the head (read below) and a causal LM's lm_head unused
+        decoder = _from_pretrained(AutoModel, source, revision, dtype,
+                                   allowed_unused=(f"{key}.", "lm_head."))
         if head.loader == "mlp-head":
             names = [f"{key}.0.weight", f"{key}.0.bias", f"{key}.2.weight", f"{key}.2.bias"]
             t = read_tensors(source, revision, names)

@@ -14,6 +14,7 @@ tokenizer); the adapter checks that the reference tokenizer has the same vocabul
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -24,10 +25,12 @@ from harness.models.prms.tokens import encode, render_chat, starts_with
 
 class ImplicitFamily(Family):
     name = "implicit"
+    summary = "EurusPRM: beta * log(pi_prm / pi_ref) summed over each step's tokens"
 
-    def models(self) -> dict[str, ModelRef]:
-        return {"prm": ModelRef(self.spec.model_id, self.spec.revision),
-                "reference": ModelRef(self.spec.reference_model, self.spec.reference_revision)}
+    @classmethod
+    def model_refs(cls, spec: Any) -> dict[str, ModelRef]:
+        return {"prm": ModelRef(spec.model_id, spec.revision),
+                "reference": ModelRef(spec.reference_model, spec.reference_revision)}
 
     def head(self) -> Head:
         return Head("causal-lm", "next-logprob", 1)

@@ -19,6 +19,7 @@ from harness.models.prms.tokens import encode, render_chat
 
 class OutcomeFamily(Family):
     name = "outcome"
+    summary = "Qwen2.5-Math-RM: scalar head at the last token of the response (per prefix)"
 
     def head(self) -> Head:
         return Head("mlp-head", "logits", 1, weights_key=self.spec.head_prefix)

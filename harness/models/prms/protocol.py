@@ -14,6 +14,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -88,9 +89,14 @@ def sample_label(problem_id: str, index: int) -> str:
 
 
 class Family(ABC):
-    """One protocol family; constructed with a validated spec and the model's tokenizer."""
+    """One protocol family; constructed with a validated spec and the model's tokenizer.
+
+    Registered by name in the ``family`` registry (harness.registry.FAMILIES).
+    """
 
     name: ClassVar[str]
+    #: one line on what the family is (for ``prm-harness prms list``)
+    summary: ClassVar[str]
 
     def __init__(self, spec: Any, tokenizer: Any) -> None:
         self.spec = spec
@@ -108,7 +114,12 @@ class Family(ABC):
 
     def models(self) -> dict[str, ModelRef]:
         """The models this family runs, by role; most need just the PRM."""
-        return {"prm": ModelRef(self.spec.model_id, self.spec.revision)}
+        return self.model_refs(self.spec)
+
+    @classmethod
+    def model_refs(cls, spec: Any) -> dict[str, ModelRef]:
+        """``models()`` from the spec alone (no tokenizer), for shard keys."""
+        return {"prm": ModelRef(spec.model_id, spec.revision)}
 
     @abstractmethod
     def head(self) -> Head:
@@ -131,11 +142,20 @@ class Family(ABC):
     def prepare_steps(self, steps: Sequence[str], where: str) -> list[str]:
         """Steps cleaned as the card takes them and written with the spec's template.
 
-        An empty (or blank) step is written as the card would write it: the PRM scores
-        it, and the count check catches a separator that it lets the tokenizer merge."""
+        A step that already opens with the template's prefix (a policy that writes
+        "Step 2: ..." itself) is not prefixed twice, as PRMBench re-prefixes only when the
+        prefix is missing. An empty (or blank) step is written as the card would write it:
+        the PRM scores it, and the count check catches a separator that it lets the
+        tokenizer merge."""
+        template = self.spec.step_template
+        carried = template_prefix(template)
         out = []
         for k, step in enumerate(steps, start=1):
-            out.append(self.spec.step_template.format(step=self.clean_step(step), k=k))
+            text = self.clean_step(step)
+            if carried is not None and carried.match(text):
+                out.append(text + template.split("{step}", 1)[1].format(k=k))
+            else:
+                out.append(template.format(step=text, k=k))
         if not out:
             raise ScoreError(f"{where}: the sample has no steps")
         return out
@@ -149,6 +169,21 @@ class Family(ABC):
 
 
 _TRAILING_BREAKS = re.compile(r"[\r\n]\s*\Z")
+
+
+@cache
+def template_prefix(template: str) -> re.Pattern[str] | None:
+    """What a step template writes before the step ("Step {k}: " -> ``Step \\d+:``), as a
+    pattern a step that already carries it matches; None when it writes nothing first.
+
+    Any number matches: a step numbered by the policy keeps its own number. Whitespace
+    before the prefix and at its end is optional, so "Step 1:x" carries it too."""
+    head = template.split("{step}", 1)[0].rstrip()
+    if not head:
+        return None
+    pieces = [re.escape(piece.replace("{{", "{").replace("}}", "}"))
+              for piece in head.split("{k}")]
+    return re.compile(r"\s*" + r"\d+".join(pieces))
 
 
 def drop_trailing_breaks(step: str) -> str:

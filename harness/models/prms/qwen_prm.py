@@ -19,6 +19,8 @@ from harness.models.prms.tokens import encode, render_chat
 
 class QwenPrmFamily(Family):
     name = "qwen-prm"
+    summary = ("Qwen2.5-Math-PRM: step tag after every step in the chat template, softmax of a "
+               "2-label MLP head at each tag")
 
     def __init__(self, spec: Any, tokenizer: Any) -> None:
         super().__init__(spec, tokenizer)

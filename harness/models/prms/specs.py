@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -31,12 +32,15 @@ from pydantic import (
     model_validator,
 )
 
+from harness import registry
+from harness.aggregate import check_aggregation
 from harness.errors import ConfigError
 
 SPEC_PATH_ENV = "PRM_HARNESS_SPEC_PATH"
 
 Dtype = Literal["float32", "bfloat16", "float16"]
-Aggregation = Literal["min", "last", "product", "mean"]
+#: a registered aggregation name (harness.registry.AGGREGATIONS)
+Aggregation = Annotated[str, AfterValidator(check_aggregation)]
 #: how a family's native value becomes a step score in [0, 1]
 ToUnit = Literal["identity", "sigmoid", "shift-half"]
 
@@ -245,29 +249,16 @@ PRMSpec = Annotated[
 ]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(PRMSpec)
 
-#: family name -> one line on what it is (for ``prm-harness prms list``)
-FAMILIES: dict[str, str] = {
-    "qwen-prm": "Qwen2.5-Math-PRM: step tag after every step in the chat template, "
-                "softmax of a 2-label MLP head at each tag",
-    "token-classification": "TRL token-classification PRMs and PURE: separator after "
-                            "every step, 2-label head at the separator's last token",
-    "step-tag": "Math-Shepherd / Math-psa: causal LM logits of two label tokens at a step tag",
-    "chat-turn": "RLHFlow: one user turn per step, P(label) predicted for each assistant turn",
-    "value-head": "Skywork-o1-PRM: newline after every line, sigmoid of a scalar value head",
-    "implicit": "EurusPRM: beta * log(pi_prm / pi_ref) summed over each step's tokens",
-    "outcome": "Qwen2.5-Math-RM: scalar head at the last token of the response (per prefix)",
-    "generative": "verifier LM: P(yes) / (P(yes) + P(no)) for a verdict token after each step",
-}
-
 
 def parse_spec(data: Any, source: str) -> Any:
     """Validate one spec document; ``source`` names the file in errors."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: a PRM spec must be a YAML mapping")
     family = data.get("family")
-    if family not in FAMILIES:
+    families = registry.FAMILIES.names()
+    if family not in families:
         raise ConfigError(f"{source}: field 'family': {family!r} is not a protocol family; "
-                          f"known: {', '.join(FAMILIES)}")
+                          f"known: {', '.join(families)}")
     try:
         return _ADAPTER.validate_python(data)
     except ValidationError as exc:

@@ -17,6 +17,7 @@ from harness.models.prms.tokens import encode
 
 class StepTagFamily(LabelTokenFamily):
     name = "step-tag"
+    summary = "Math-Shepherd / Math-psa: causal LM logits of two label tokens at a step tag"
 
     def __init__(self, spec: Any, tokenizer: Any) -> None:
         super().__init__(spec, tokenizer)

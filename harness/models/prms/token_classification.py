@@ -23,6 +23,8 @@ from harness.models.prms.tokens import encode, starts_with
 
 class TokenClassificationFamily(Family):
     name = "token-classification"
+    summary = ("TRL token-classification PRMs and PURE: separator after every step, 2-label head "
+               "at the separator's last token")
 
     def head(self) -> Head:
         return Head("token-classification", "logits", 2)

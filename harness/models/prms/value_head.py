@@ -26,6 +26,7 @@ from harness.models.prms.tokens import encode
 
 class ValueHeadFamily(Family):
     name = "value-head"
+    summary = "Skywork-o1-PRM: newline after every line, sigmoid of a scalar value head"
 
     def __init__(self, spec: Any, tokenizer: Any) -> None:
         super().__init__(spec, tokenizer)

@@ -1,12 +1,13 @@
 """Confinement of the sandbox processes, in two stages.
 
 ``confine_slot`` runs once in the zygote (the trusted per-slot process that never runs
-untrusted code): a private network namespace (loopback only) and the slot's filesystem
-view (see _sbx_mounts). ``confine_job`` runs in each job child before any untrusted code:
-its own mount namespace with fresh scratch space and its working directory, rlimits,
-``no_new_privs``, then the slot's unprivileged uid (as root) or no capabilities (in a
-user namespace). Every step reports what it did into ``report``; a step the parent
-required that fails raises IsolationError.
+untrusted code): a private network namespace (loopback only), the slot's allow-list
+filesystem view (see _sbx_mounts) and its pid namespace (see _sbx_pidns).
+``confine_job`` runs in each job child before any untrusted code: its own mount namespace
+with one capped tmpfs for everything it may write, rlimits, ``no_new_privs``, then the
+slot's unprivileged uid (as root) or no capabilities (in a user namespace). Every step
+reports what it did into ``report``; a step the parent required that fails raises
+IsolationError.
 """
 
 import errno
@@ -17,6 +18,7 @@ import socket
 import struct
 
 import _sbx_mounts
+import _sbx_pidns
 from _sbx_syscalls import (
     CLONE_NEWNET,
     CLONE_NEWUSER,
@@ -77,21 +79,31 @@ def _step(spec, key, report, action):
     return True
 
 
+def _private_filesystem(spec, report, state):
+    stage = _sbx_mounts.slot_root(spec.get("expose", []), spec.get("hide", []), report)
+    state["init"] = _sbx_pidns.Init(stage + "/proc")
+    report["processes"] = "private pid namespace: /proc shows the slot's processes only"
+    _sbx_mounts.enter(stage)
+
+
 def confine_slot(spec, report):
-    """The zygote's namespaces. Returns whether the filesystem view is private (then
-    every job child builds its own view on top of it)."""
+    """The zygote's namespaces. Returns the private filesystem's state (its pid
+    namespace's init), or None when the filesystem view is the host's."""
     as_root = os.geteuid() == 0
     _step(spec, "network", report, lambda: new_network_namespace(as_root, report))
-    return _step(spec, "filesystem", report, lambda: _sbx_mounts.slot_view(
-        spec.get("expose", []), spec.get("hide", []), report))
+    state = {}
+    if _step(spec, "filesystem", report, lambda: _private_filesystem(spec, report, state)):
+        return state
+    return None
 
 
 def confine_job(spec, private_fs, limits, workdir, report):
-    """Everything a job child does to itself before untrusted code runs."""
-    if private_fs:
-        _sbx_mounts.job_view(workdir, spec.get("expose", []), limits["tmpfs_bytes"])
-    os.chdir(workdir)
+    """Everything a job child does to itself before untrusted code runs. Returns the
+    working directory (in a private view: inside the job's own tmpfs)."""
     uid = spec.get("uid")
+    if private_fs is not None:
+        workdir = _sbx_mounts.job_view(spec.get("expose", []), limits["tmpfs_bytes"], uid)
+    os.chdir(workdir)
     set_limits(limits, os.geteuid() == 0 and uid is not None, report)
     prctl(PR_SET_NO_NEW_PRIVS, 1, "prctl(NO_NEW_PRIVS)")
     report["no_new_privs"] = True
@@ -105,6 +117,7 @@ def confine_job(spec, private_fs, limits, workdir, report):
     except OSError as exc:
         if exc.errno != errno.ENOENT:
             raise
+    return workdir
 
 
 def set_limits(limits, as_root, report):

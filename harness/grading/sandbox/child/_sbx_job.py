@@ -29,9 +29,10 @@ _encode = _sbx_wire.encode
 class Channel:
     """The child's side of its report pipe."""
 
-    def __init__(self, fd, isolation):
+    def __init__(self, fd, isolation, limits):
         self.fd = fd
         self.isolation = isolation
+        self.limits = limits
         self.started = False
 
     def ready(self):
@@ -74,9 +75,10 @@ def child(job, payload, spec, private_fs, slot_report, fds):
         os.closerange(report_fd + 1, 1 << 16)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         report = dict(slot_report)
-        channel = Channel(report_fd, report)
-        _sbx_isolate.confine_job(spec, private_fs, job["limits"], job["workdir"], report)
-        _fresh_process_state(job["workdir"])
+        channel = Channel(report_fd, report, job["limits"])
+        workdir = _sbx_isolate.confine_job(spec, private_fs, job["limits"], job.get("workdir"),
+                                           report)
+        _fresh_process_state(workdir)
         sys.setrecursionlimit(max(sys.getrecursionlimit(), job.get("recursion_limit", 1000)))
         runner = _MODES[job["mode"]]
     except BaseException as exc:
@@ -103,11 +105,14 @@ def _setup_failed(channel, fd, exc):
     _exit(70)
 
 
-def kill_job(pid, uid):
-    """Kill a running job: its session, and as root every process of its uid."""
+def kill_job(pid, uid, init):
+    """Kill a running job: its session, and every process of the slot's pid namespace
+    (without one, as root: every process of its uid)."""
     with contextlib.suppress(OSError):
         os.killpg(pid, signal.SIGKILL)
-    if uid is not None:
+    if init is not None:
+        init.kill_all()
+    elif uid is not None:
         _kill_uid(uid)
 
 
@@ -133,8 +138,12 @@ def _orphans():
     return found
 
 
-def kill_leftovers(uid):
-    """Kill and reap every process the last job left behind."""
+def kill_leftovers(uid, init):
+    """Kill and reap every process the last job left behind (with a pid namespace, its
+    init inherited and now kills them all)."""
+    if init is not None:
+        init.kill_all()
+        return
     if uid is not None:
         _kill_uid(uid)
     for _ in range(100):

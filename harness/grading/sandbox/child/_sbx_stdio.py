@@ -11,6 +11,7 @@ import ast
 import builtins
 import contextlib
 import io
+import os
 import sys
 import types
 
@@ -51,6 +52,29 @@ def _fake_open(text):
     return lambda *args, **kwargs: io.StringIO(text)
 
 
+class _CappedCapture(io.StringIO):
+    """The captured stdout of one input; past ``room`` characters the job ends at once
+    (``stop``), whatever the program does with exceptions."""
+
+    def __init__(self, room, stop):
+        io.StringIO.__init__(self)
+        self._room = room
+        self._stop = stop
+
+    def write(self, text):
+        self._room -= len(text)
+        if self._room < 0:
+            self._stop()
+        return io.StringIO.write(self, text)
+
+
+def _stopper(channel, outputs):
+    def stop():
+        channel.event({"final": {"outputs": [*outputs, {"exc": "OutputLimitExceeded"}]}})
+        os._exit(0)
+    return stop
+
+
 def run(payload, channel):
     channel.ready()
     code = wrap_program(payload["program"], payload["preamble"])
@@ -66,9 +90,11 @@ def run(payload, channel):
         return {"load_error": f"{type(exc).__name__} while loading: {str(exc)[:300]}"}
     outputs = []
     real_open = builtins.open
+    room = channel.limits["capture_bytes"]
+    stop = _stopper(channel, outputs)
     for text in payload["inputs"]:
         saved = sys.stdin, sys.stdout
-        captured = io.StringIO()
+        captured = _CappedCapture(room, stop)
         sys.stdin = LineFedStdin(text)
         sys.stdout = captured
         builtins.open = _fake_open(text)

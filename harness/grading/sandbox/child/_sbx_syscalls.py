@@ -4,10 +4,12 @@ import ctypes
 import os
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWPID = 0x20000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
+MS_NOEXEC = 0x8
 MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_PRIVATE = 0x40000
@@ -15,6 +17,9 @@ SYS_MOUNT_SETATTR = 442  # same number on every architecture (new syscall table)
 AT_FDCWD = -100
 AT_RECURSIVE = 0x8000
 MOUNT_ATTR_RDONLY = 0x1
+MNT_DETACH = 0x2
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
@@ -45,6 +50,16 @@ def mount(source, target, fstype, flags, data, what):
         ctypes.c_ulong(flags),
         None if data is None else data.encode(),
     ), what)
+
+
+def pivot_root_here(what):
+    """``pivot_root(".", ".")`` then detach the old root: the current directory becomes /."""
+    number = SYS_PIVOT_ROOT.get(os.uname().machine)
+    if number is None:
+        raise IsolationError(f"{what}: pivot_root number unknown on {os.uname().machine}")
+    check(_libc.syscall(ctypes.c_long(number), b".", b"."), what)
+    check(_libc.umount2(b".", ctypes.c_int(MNT_DETACH)), what + " (detach the old root)")
+    os.chdir("/")
 
 
 class _MountAttr(ctypes.Structure):

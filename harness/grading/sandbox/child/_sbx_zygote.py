@@ -1,8 +1,8 @@
 """Entry point of a sandbox slot: ``python -I _sbx_zygote.py CONTROL_FD``.
 
 The zygote is the trusted half of a slot and never runs untrusted code. It imports every
-mode, confines itself once (network namespace, read-only filesystem view with the data
-and cache directories hidden: see _sbx_isolate), makes itself non-dumpable (a process of
+mode, confines itself once (network namespace, allow-list filesystem view, pid namespace:
+see _sbx_isolate), makes itself non-dumpable (a process of
 the same uid can neither trace it nor open its descriptors through /proc) and a child
 subreaper, then serves jobs sent by the harness over the control socket.
 
@@ -97,7 +97,7 @@ def main():
     except Exception as exc:
         control.send({"error": f"{type(exc).__name__}: {exc}", "isolation": report})
         return 70
-    control.send({"ready": True})
+    control.send({"ready": True, "private_fs": private_fs is not None})
     while True:
         try:
             header = control.read_message()
@@ -122,10 +122,11 @@ def _serve(control, job, payload, fds, spec, private_fs, slot_report):
         os.close(fd)
     control.send({"started": pid})
     relay = Relay(result_w)
+    init = private_fs.get("init") if private_fs else None
     status, killed = _watch(control, pid, report_r, job["limits"]["result_bytes"], relay,
-                           spec.get("uid"))
+                           spec.get("uid"), init)
     os.close(report_r)
-    _sbx_job.kill_leftovers(spec.get("uid"))
+    _sbx_job.kill_leftovers(spec.get("uid"), init)
     relay.record(b"H", json.dumps({"exit": status, "killed": killed}).encode())
     os.close(result_w)
     control.send({"done": True})
@@ -147,7 +148,7 @@ class Relay:
             self.open = False
 
 
-def _watch(control, pid, report_r, cap, relay, uid):
+def _watch(control, pid, report_r, cap, relay, uid, init):
     """Relay the child's report until it exits (or the harness asks to kill it)."""
     pidfd = os.pidfd_open(pid)
     size = 0
@@ -162,7 +163,7 @@ def _watch(control, pid, report_r, cap, relay, uid):
                 watched.remove(report_r)
             elif size + len(data) > cap:
                 killed = killed or "report-limit"
-                _sbx_job.kill_job(pid, None)
+                _sbx_job.kill_job(pid, None, None)
             else:
                 relay.record(b"R", data)
                 size += len(data)
@@ -170,7 +171,7 @@ def _watch(control, pid, report_r, cap, relay, uid):
             message = control.read_message()
             if message.get("kill"):
                 killed = killed or message["kill"]
-                _sbx_job.kill_job(pid, uid)
+                _sbx_job.kill_job(pid, uid, init)
         if pidfd in ready:
             status = _exit_status(os.waitpid(pid, 0)[1])
     os.close(pidfd)

@@ -1,0 +1,69 @@
+"""Plug-ins the stage functions use, built once per process and per run session.
+
+A stage unit carries only configs (it must pickle); the objects behind them (a task and
+its problems, a loaded policy or PRM) are built here on first use and kept until the
+session ends, so the local executor builds each model once per run, as a Ray worker
+would once per worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from harness.config import PluginConfig, TaskConfig
+from harness.interfaces import PRM, Policy, Task
+from harness.registry import POLICIES, PRMS, TASKS
+from harness.store.keys import canonical_json
+from harness.types import Problem
+
+_built: dict[str, Any] = {}
+
+
+def _key(kind: str, config: TaskConfig | PluginConfig) -> str:
+    return canonical_json([kind, config.model_dump(mode="json", exclude={"label"})])
+
+
+def task(config: TaskConfig) -> Task:
+    key = _key("task", config)
+    if key not in _built:
+        _built[key] = TASKS.build(config.name, config.options, data_dir=config.data_dir)
+    built: Task = _built[key]
+    return built
+
+
+def problems(config: TaskConfig) -> dict[str, Problem]:
+    """The task's problems by id (loaded once)."""
+    key = _key("problems", config)
+    if key not in _built:
+        _built[key] = {p.id: p for p in task(config).load()}
+    loaded: dict[str, Problem] = _built[key]
+    return loaded
+
+
+def policy(config: PluginConfig) -> Policy:
+    key = _key("policy", config)
+    if key not in _built:
+        _built[key] = POLICIES.build(config.name, config.options)
+    built: Policy = _built[key]
+    return built
+
+
+def prm(config: PluginConfig) -> PRM:
+    key = _key("prm", config)
+    if key not in _built:
+        _built[key] = PRMS.build(config.name, config.options)
+    built: PRM = _built[key]
+    return built
+
+
+@contextmanager
+def session() -> Iterator[None]:
+    """Start with nothing built and drop everything at the end (models free their memory,
+    and a later run sees a grader or option change)."""
+    _built.clear()
+    try:
+        yield
+    finally:
+        _built.clear()
