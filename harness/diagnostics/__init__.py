@@ -1,1 +1,1 @@
-"""PRM diagnostics computed from stored runs: Bellman error, calibration."""
+"""PRM diagnostics computed from stored runs (the Bellman error of a PRM on the simulator)."""

@@ -1,4 +1,4 @@
-"""Ground-truth calibration: grade a task's own reference solutions before trusting its grader.
+"""The reference check: grade a task's own reference solutions before trusting its grader.
 
 Used by ``prm-harness tasks check`` (the whole task) and by ``run`` (the run's problems, the
 result recorded in the manifest). References that cannot pass on this machine are counted
@@ -84,13 +84,13 @@ def record_reference_check(run: RunDir, task: Task, task_identity: dict[str, Any
                            problems: list[Problem], mode: str, label: str,
                            log: Callable[[str], None]) -> None:
     """The run's reference check: computed once per (task identity, problems), kept as
-    ``calibration.json``, summarised in the manifest; "require" stops a failing run."""
+    ``reference_check.json``, summarised in the manifest; "require" stops a failing run."""
     if mode == "skip":
-        run.update_manifest(calibration={"mode": "skip"})
+        run.update_manifest(reference_check={"mode": "skip"})
         return
-    key = key_of({"stage": "calibration", "task": task_identity,
+    key = key_of({"stage": "reference_check", "task": task_identity,
                   "problems": [p.id for p in problems]})
-    path = run.path / "calibration.json"
+    path = run.path / "reference_check.json"
     stored = run.read_json(path.name) if path.is_file() else None
     if stored is None or stored.get("key") != key:
         log(f"checking references of {len(problems)} problems")
@@ -100,7 +100,7 @@ def record_reference_check(run: RunDir, task: Task, task_identity: dict[str, Any
     summary = {k: v for k, v in stored.items() if k not in ("failures",
                                                             "missing_library_tasks")}
     summary["failures"] = stored["failures"][:20]
-    run.update_manifest(calibration={"mode": mode, "file": path.name, **summary})
+    run.update_manifest(reference_check={"mode": mode, "file": path.name, **summary})
     if mode == "require" and below_threshold(stored):
         ids = sorted({f["problem_id"] for f in stored["failures"]})
         raise HarnessError(

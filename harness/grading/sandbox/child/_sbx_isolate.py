@@ -81,8 +81,19 @@ def _step(spec, key, report, action):
 
 def _private_filesystem(spec, report, state):
     stage = _sbx_mounts.slot_root(spec.get("expose", []), spec.get("hide", []), report)
-    state["init"] = _sbx_pidns.Init(stage + "/proc")
-    report["processes"] = "private pid namespace: /proc shows the slot's processes only"
+    try:
+        init = _sbx_pidns.Init(stage + "/proc")
+    except BaseException:
+        _sbx_mounts.abandon(stage)  # the host's view again, for a "try" that failed
+        raise
+    state["init"] = init
+    if init.proc_error is None:
+        report["processes"] = "private pid namespace: /proc shows the slot's processes only"
+    elif os.geteuid() == 0:
+        raise IsolationError(f"no private /proc: {init.proc_error}")
+    else:
+        _sbx_mounts.bind_host_proc(stage)
+        report["processes"] = f"private pid namespace, host /proc ({init.proc_error})"
     _sbx_mounts.enter(stage)
 
 

@@ -28,6 +28,7 @@ from _sbx_syscalls import (
     mount,
     pivot_root_here,
     set_readonly,
+    umount_detach,
     unshare,
 )
 
@@ -122,6 +123,16 @@ def slot_root(expose, hide, report):
     if covers:
         report["hidden"] = covers
     return _STAGE
+
+
+def abandon(stage):
+    """Undo ``slot_root`` (before ``enter``): the host's tree is seen again."""
+    umount_detach(stage)
+
+
+def bind_host_proc(stage):
+    """The host's /proc in the new root, where a private one could not be mounted."""
+    mount("/proc", stage + "/proc", None, MS_BIND | MS_REC, None, "bind the host's /proc")
 
 
 def enter(stage):

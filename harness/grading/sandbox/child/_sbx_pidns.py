@@ -42,7 +42,11 @@ class Init:
         os.close(ack_w)
         self.pid, self.ask, self.ack = pid, ask_w, ack_r
         reply = os.read(self.ack, 512)
-        if reply != b"ok":
+        #: why the init could not mount /proc (it serves all the same), or None
+        self.proc_error = None
+        if reply.startswith(b"noproc:"):
+            self.proc_error = reply[7:].decode(errors="replace")
+        elif reply != b"ok":
             raise OSError(f"pid namespace init: {reply.decode(errors='replace') or 'died'}")
 
     def kill_all(self):
@@ -58,13 +62,17 @@ def _serve(proc_target, ask, ack):
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL, "prctl(PDEATHSIG)")
         prctl(PR_SET_DUMPABLE, 0, "prctl(SET_DUMPABLE, 0)")
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        mount("proc", proc_target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None,
-              "mount /proc in the pid namespace")
+        ready = b"ok"
+        try:
+            mount("proc", proc_target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None,
+                  "mount /proc in the pid namespace")
+        except Exception as exc:  # e.g. a user namespace in a container with a masked /proc
+            ready = f"noproc:{exc}".encode()[:500]
         for fd in range(3, 1 << 10):  # keep only the two pipes
             if fd not in (ask, ack):
                 with contextlib.suppress(OSError):
                     os.close(fd)
-        os.write(ack, b"ok")
+        os.write(ack, ready)
     except BaseException as exc:
         with contextlib.suppress(BaseException):
             os.write(ack, f"{type(exc).__name__}: {exc}".encode()[:500])

@@ -62,6 +62,11 @@ def pivot_root_here(what):
     os.chdir("/")
 
 
+def umount_detach(path):
+    """Detach the mount on ``path`` (errors ignored: used to undo a partial view)."""
+    _libc.umount2(path.encode(), ctypes.c_int(MNT_DETACH))
+
+
 class _MountAttr(ctypes.Structure):
     _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
                 ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
