@@ -41,8 +41,8 @@ def test_run_math500_with_tiny_policy_and_prm(tiny_models, shared_data, tmp_path
     with (shared_data / "math500" / "test.jsonl").open() as f:
         first20 = [json.loads(line)["unique_id"] for _, line in zip(range(20), f, strict=False)]
     assert manifest["problem_ids"] == first20
-    reference_check = manifest["reference_check"]  # the grader checked on these 20 references first
-    assert (reference_check["n"], reference_check["passed"], reference_check["mode"]) == (20, 20, "require")
+    checked = manifest["reference_check"]  # the grader checked on these 20 references first
+    assert (checked["n"], checked["passed"], checked["mode"]) == (20, 20, "require")
     assert manifest["stages"]["pool"]["compute"]["tokens_out"] > 0
     assert manifest["stages"]["pool"]["compute"]["params"] > 0
     pool = [json.loads(line) for p in sorted((run_dir / "pool").glob("*.jsonl"))

@@ -8,7 +8,7 @@ would once per worker.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -25,36 +25,34 @@ def _key(kind: str, config: TaskConfig | PluginConfig) -> str:
     return canonical_json([kind, config.model_dump(mode="json", exclude={"label"})])
 
 
-def task(config: TaskConfig) -> Task:
-    key = _key("task", config)
+def _cached(kind: str, config: TaskConfig | PluginConfig, make: Callable[[], Any]) -> Any:
+    key = _key(kind, config)
     if key not in _built:
-        _built[key] = TASKS.build(config.name, config.options, data_dir=config.data_dir)
-    built: Task = _built[key]
+        _built[key] = make()
+    return _built[key]
+
+
+def task(config: TaskConfig) -> Task:
+    built: Task = _cached("task", config, lambda: TASKS.build(
+        config.name, config.options, data_dir=config.data_dir))
     return built
 
 
 def problems(config: TaskConfig) -> dict[str, Problem]:
     """The task's problems by id (loaded once)."""
-    key = _key("problems", config)
-    if key not in _built:
-        _built[key] = {p.id: p for p in task(config).load()}
-    loaded: dict[str, Problem] = _built[key]
+    loaded: dict[str, Problem] = _cached("problems", config,
+                                         lambda: {p.id: p for p in task(config).load()})
     return loaded
 
 
 def policy(config: PluginConfig) -> Policy:
-    key = _key("policy", config)
-    if key not in _built:
-        _built[key] = POLICIES.build(config.name, config.options)
-    built: Policy = _built[key]
+    built: Policy = _cached("policy", config,
+                            lambda: POLICIES.build(config.name, config.options))
     return built
 
 
 def prm(config: PluginConfig) -> PRM:
-    key = _key("prm", config)
-    if key not in _built:
-        _built[key] = PRMS.build(config.name, config.options)
-    built: PRM = _built[key]
+    built: PRM = _cached("prm", config, lambda: PRMS.build(config.name, config.options))
     return built
 
 

@@ -68,10 +68,9 @@ def template_files_identity(tokenizer: str | None, chat_template: str | None,
     out: dict[str, Any] = {}
     if tokenizer is not None and tokenizer != model:
         out["tokenizer"] = resolved_revision(tokenizer)
-    if chat_template is not None:
-        if not Path(chat_template).is_file():
-            raise ConfigError(f"chat template file not found: {chat_template}")
-        out["chat_template_sha256"] = file_sha256(chat_template)
+    if chat_template is not None:  # a missing file: building the policy names it
+        found = Path(chat_template).is_file()
+        out["chat_template_sha256"] = file_sha256(chat_template) if found else None
     return out
 
 

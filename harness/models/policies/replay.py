@@ -114,12 +114,12 @@ class ReplayPolicy(LedgerPolicy):
 
     @classmethod
     def resolved_identity(cls, **options: Any) -> dict[str, Any]:
-        """The replayed file's sha256: a new file at the same path is a new pool."""
+        """The replayed file's sha256: a new file at the same path is a new pool (None
+        while the file is missing: building the policy then fails, naming it)."""
         pool = options.get("pool")
-        if pool is None or not Path(pool).is_file():
-            raise ConfigError(f"replay policy: option 'pool' must name a samples file, "
-                              f"got {pool!r}")
-        return {"backend_version": cls.version, "pool_sha256": file_sha256(pool)}
+        found = pool is not None and Path(pool).is_file()
+        return {"backend_version": cls.version,
+                "pool_sha256": file_sha256(pool) if found else None}
 
     def identity(self) -> dict[str, Any]:
         return {"backend": self.backend, "pool": str(self.pool_path),
