@@ -146,8 +146,9 @@ def fetch_file(mirror_relpath: str, hub: HubFile | UrlFile | None,
         if cache_only:
             raise InputError(
                 f"no data folder is given and the hub is unreachable: "
-                f"{hub.repo_id}/{hub.filename}@{hub.revision[:12]} is not in the local hub "
-                f"cache; pass --data-dir or set {DATA_ENV} to a local mirror") from None
+                f"{hub.repo_id}/{hub.filename}@{hub.revision} is not in the local hub "
+                f"cache; pass --data-dir or set {DATA_ENV} to a local mirror",
+                path=mirror_relpath) from None
         raise InputError(
             f"could not download {hub.repo_id}/{hub.filename}@{hub.revision} from the hub "
             f"({type(exc).__name__}: {exc}); pass --data-dir or set {DATA_ENV} to use a "

@@ -97,8 +97,8 @@ def test_http_pool_against_a_real_server(tmp_path: Path, capsys) -> None:
      "at most one of --problems, --ids, --limit"),
     (["--policy", "nope"], "unknown policy 'nope'; known: hf, http, replay, sim, vllm"),
     (["--policy", "sim", "-n", "0"], "sampling n must be at least 1"),
-    (["--policy", "http", "--model", "m"], "bad options"),
-    (["--policy", "replay"], "bad options"),
+    (["--policy", "http", "--model", "m"], "missing required option base_url"),
+    (["--policy", "replay"], "missing required option pool"),
 ])
 def test_bad_requests_are_one_line_errors(tmp_path: Path, capsys, args: list,
                                           expected: str) -> None:

@@ -108,7 +108,7 @@ def test_integer_mode_compares_integers():
         with pytest.raises(ValueError, match="integer gold"):
             g.grade("\\frac{1}{2}", ["1"])
     finally:
-        g.pool.close()
+        g.verifiers.close()
     assert integer_value("\\text{ 7 }") == 7 and integer_value("1.5") is None
 
 

@@ -143,6 +143,8 @@ def test_a_file_missing_from_hub_and_mirror_is_a_clear_error(tmp_path):
                           env=_offline_env(tmp_path), capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 2
-    assert ("could not download HuggingFaceH4/aime_2024/data/train-00000-of-00001.parquet"
-            "@2fe88a2f1091d5048c0f36abc874fb997b3dd99a") in proc.stderr
+    assert ("HuggingFaceH4/aime_2024/data/train-00000-of-00001.parquet"
+            "@2fe88a2f1091d5048c0f36abc874fb997b3dd99a is not in the local hub cache"
+            ) in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "<input>" not in proc.stderr
     assert "--data-dir" in proc.stderr and "PRM_HARNESS_DATA" in proc.stderr

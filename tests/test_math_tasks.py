@@ -64,7 +64,7 @@ def test_step_split_modes():
     for bad in ("regex:(", "regex:x*", "lines"):
         with pytest.raises(ConfigError):
             TASKS.build("math500", {"steps": bad})
-    with pytest.raises(ConfigError, match="unknown options"):
+    with pytest.raises(ConfigError, match="unknown option colour; valid options: "):
         TASKS.build("math500", {"colour": "red"})
 
 

@@ -25,6 +25,7 @@ COMMAND_MODULES: list[tuple[str, str]] = [
     ("harness.cli.tasks_cmd", "tasks"),
     ("harness.cli.processbench_cmd", "processbench"),
     ("harness.cli.prm800k_steps_cmd", "prm800k_steps"),
+    ("harness.cli.zoo_cmd", "zoo"),
 ]
 
 
