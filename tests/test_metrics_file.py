@@ -59,8 +59,13 @@ def test_compare_reads_through_the_typed_reader(run, capsys):
     rows = json.loads(out)["comparisons"]
     assert [r["metric"] for r in rows] == ["prm@1", "wmaj@1", "prm@2", "wmaj@2", "prm@4",
                                            "wmaj@4"]
-    status, _, err = run_cli(["compare", str(run.path), "sim-oracle", "nope"], capsys)
+    status, _, err = run_cli(["compare", str(run.path), "sim-oracle", "nope",
+                              "--aggregate", "last"], capsys)
     assert status != 0 and "no per-problem values for 'nope|last|prm@1'" in err
+    # without --aggregate each PRM is read under its own aggregation, if it has one
+    status, _, err = run_cli(["compare", str(run.path), "sim-oracle", "sim-noisy"], capsys)
+    assert status == 2 and err.count("\n") == 1
+    assert "metrics.json: PRM 'sim-oracle' has aggregations last, min here" in err
 
 
 def test_an_unknown_schema_version_is_refused(run, tmp_path):

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from harness import metrics as m
 from harness.config import MetricsConfig
 from harness.errors import ConfigError, HarnessError
+from harness.store.metrics_file import named_per_problem_key
 from harness.store.run_reader import RunRecords, build_pools, read_run, score_stages
 from harness.store.rundir import RunDir
 
@@ -134,7 +135,7 @@ def compute_run_metrics(run: RunDir, config: MetricsConfig,
             selectors.append({"prm": prm, "aggregation": aggregation,
                               "metrics": m.estimate_entries(scored, ks)})
             for name, est in scored.items():
-                per_problem[f"{prm}|{aggregation}|{name}"] = list(est.per_problem)
+                per_problem[named_per_problem_key(prm, aggregation, name)] = list(est.per_problem)
     sizes = sorted({len(v) for v in records.samples.values()})
     return {
         "schema_version": METRICS_SCHEMA,

@@ -43,7 +43,11 @@ def metric_name(kind: str, k: int) -> str:
 
 def per_problem_key(prm: str | None, aggregation: str | None, kind: str, k: int) -> str:
     """The ``per_problem.values`` key of one (selector, metric)."""
-    name = metric_name(kind, k)
+    return named_per_problem_key(prm, aggregation, metric_name(kind, k))
+
+
+def named_per_problem_key(prm: str | None, aggregation: str | None, name: str) -> str:
+    """The same key from a metric's name as the estimators return it (``"prm@4"``)."""
     return name if prm is None else f"{prm}|{aggregation}|{name}"
 
 
