@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from harness.grading.runners.verdict import Verdict
@@ -23,8 +24,7 @@ def grade_batch(items: Sequence[tuple[P, Sequence[str | None]]], sandbox: Sandbo
     A program that is None (no code) gets a no-code verdict; a problem for which ``skip``
     returns details (e.g. a missing library) gets that verdict for every program.
     """
-    jobs: list[Job] = []
-    where: list[tuple[int, int]] = []
+    todo: list[tuple[int, int, str]] = []
     out: list[list[Verdict]] = []
     for i, (problem, programs) in enumerate(items):
         skipped = skip(problem)
@@ -35,11 +35,20 @@ def grade_batch(items: Sequence[tuple[P, Sequence[str | None]]], sandbox: Sandbo
             elif program is None:
                 verdicts.append(Verdict(False, None, dict(NO_CODE)))
             else:
-                jobs.append(make_job(problem, program))
-                where.append((i, j))
+                todo.append((i, j, program))
                 verdicts.append(Verdict(False, None))
         out.append(verdicts)
-    runs = sandbox.run_many(jobs) if jobs else []
-    for (i, j), run in zip(where, runs, strict=True):
-        out[i][j] = judge(items[i][0], run)
+    if not todo:
+        return out
+
+    def one(entry: tuple[int, int, str]) -> None:
+        # built, run and judged in a worker thread: payloads are not all held at once,
+        # and judging overlaps the other slots' runs instead of waiting for the last one
+        i, j, program = entry
+        problem = items[i][0]
+        out[i][j] = judge(problem, sandbox.run(make_job(problem, program)))
+
+    with ThreadPoolExecutor(sandbox.workers, thread_name_prefix="grade") as pool:
+        for _ in pool.map(one, todo):
+            pass
     return out

@@ -73,6 +73,9 @@ DEFAULT_UID_BASE = 1_900_000_000
 UID_RANGE = 4096
 #: one place for every harness process on the machine, whatever its TMPDIR
 UID_LOCK_DIR = Path("/run/prm-harness-sandbox-uids")
+#: where earlier versions kept them (under TMPDIR, by default /tmp): also taken, so that an
+#: older harness running at the same time cannot be handed the same uid
+_LEGACY_LOCK_DIR = Path("/tmp/prm-harness-sandbox-uids")
 POLICY_ENV = "PRM_HARNESS_SANDBOX"  # "auto" (default) or "strict"
 _KILL_BIN = shutil.which("kill")
 # "kill every process I may signal": as the slot's uid that is exactly the program's
@@ -125,6 +128,17 @@ def default_hidden() -> list[Path]:
     return hidden
 
 
+def _try_lock(path: Path) -> Any:
+    """An open file holding an exclusive lock on ``path``, or None when someone holds it."""
+    handle = open(path, "a+")  # noqa: SIM115 - held open while the uid is ours
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
+
+
 def uids_in_use() -> set[int]:
     """Every uid (real, effective, saved, filesystem) some live process holds."""
     used: set[int] = set()
@@ -149,23 +163,37 @@ class _UidPool:
     def __init__(self, count: int, lock_dir: Path = UID_LOCK_DIR) -> None:
         base = int(os.environ.get(UID_BASE_ENV, DEFAULT_UID_BASE))
         lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        legacy = _LEGACY_LOCK_DIR if lock_dir == UID_LOCK_DIR else None
+        if legacy is not None:
+            with contextlib.suppress(OSError):
+                legacy.mkdir(mode=0o700, exist_ok=True)
         self._handles: list[Any] = []
         self.uids: list[int] = []
         busy: set[int] | None = None
         for uid in range(base, base + UID_RANGE):
             if len(self.uids) == count:
                 break
-            handle = open(lock_dir / f"{uid}.lock", "a+")  # noqa: SIM115 - held open
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                handle.close()
+            handle = _try_lock(lock_dir / f"{uid}.lock")
+            if handle is None:
                 continue
+            old = None
+            if legacy is not None and legacy.is_dir():
+                try:
+                    old = _try_lock(legacy / f"{uid}.lock")
+                except OSError:  # not ours to create there: the fixed lock decides alone
+                    old = False
+                if old is None:
+                    handle.close()
+                    continue
             busy = uids_in_use() if busy is None else busy
             if uid in busy:  # a process left by a harness that died: not ours to reuse
                 handle.close()
+                if old:
+                    old.close()
                 continue
             self._handles.append(handle)
+            if old:
+                self._handles.append(old)
             self.uids.append(uid)
         if len(self.uids) < count:
             raise SandboxError(f"could not reserve {count} sandbox uids from {base}")

@@ -117,9 +117,9 @@ class ReplayPolicy(LedgerPolicy):
         """The replayed file's sha256: a new file at the same path is a new pool (None
         while the file is missing: building the policy then fails, naming it)."""
         pool = options.get("pool")
-        found = pool is not None and Path(pool).is_file()
         return {"backend_version": cls.version,
-                "pool_sha256": file_sha256(pool) if found else None}
+                "pool_sha256": file_sha256(pool) if pool is not None and Path(pool).is_file()
+                else None}
 
     def identity(self) -> dict[str, Any]:
         return {"backend": self.backend, "pool": str(self.pool_path),

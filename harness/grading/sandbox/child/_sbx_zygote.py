@@ -14,6 +14,7 @@ records, relayed as they came, then one ``H<length>\\n<header>`` record saying h
 child ended. The harness parses the report (sandbox_stream) and decides.
 """
 
+import gc
 import json
 import os
 import select
@@ -94,6 +95,9 @@ def main():
         prctl(PR_SET_CHILD_SUBREAPER, 1, "prctl(SET_CHILD_SUBREAPER)")
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         report["preloaded"] = _preload(hello.get("preload", []))
+        # the zygote's objects (numpy, pandas...) out of the collector's sight: a job
+        # child's collections then do not touch, and so copy, the pages they live on
+        gc.freeze()
     except Exception as exc:
         control.send({"error": f"{type(exc).__name__}: {exc}", "isolation": report})
         return 70
