@@ -27,7 +27,7 @@ def prompt_ids(folder: Path, n: int) -> list[list[int]]:
     else few-shot text (a base model)."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    tokenizer: Any = AutoTokenizer.from_pretrained(str(folder))
     out = []
     for question in (QUESTIONS * (n // len(QUESTIONS) + 1))[:n]:
         if tokenizer.chat_template:

@@ -47,18 +47,20 @@ def _gguf_export(model: ZooModel, work: Path, out: Path) -> dict[str, Any]:
     else:  # joined into the scratch folder, which is removed afterwards
         gguf_dir, sha = work, join_weights(model, work / model.weights_name)
     tokenizer = AutoTokenizer.from_pretrained(str(gguf_dir), gguf_file=model.weights_name)
-    loaded = AutoModelForCausalLM.from_pretrained(str(gguf_dir), gguf_file=model.weights_name,
-                                                  dtype=torch.float32)
+    loaded: Any = AutoModelForCausalLM.from_pretrained(
+        str(gguf_dir), gguf_file=model.weights_name, dtype=torch.float32)
     settings = loaded.config.to_dict()
     settings.pop("quantization_config", None)
     settings.pop("_name_or_path", None)
     config = type(loaded.config).from_dict(settings)
     config.architectures = [type(loaded).__name__]
     fresh = type(loaded)(config).to(torch.float32)
-    state = loaded.state_dict()
-    result = fresh.load_state_dict(state, strict=True)
-    if result.missing_keys or result.unexpected_keys:  # strict raises first; kept for mypy
-        raise ConfigError(f"zoo export {model.name}: weights do not match the fresh model")
+    try:  # every key of the dequantized model must land in the fresh one, and no other
+        fresh.load_state_dict(loaded.state_dict(), strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise ConfigError(f"zoo export {model.name}: the GGUF weights do not fit a fresh "
+                          f"{type(loaded).__name__}: {first}") from None
     fresh.generation_config = loaded.generation_config
     fresh.eval()
     fresh.save_pretrained(out)
