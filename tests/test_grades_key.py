@@ -31,28 +31,38 @@ def _grade_keys(data_dir: Path, runs: Path, **options: Any) -> list[str]:
             plugins.task(config.task).close()
 
 
+# the base interpreter behind this venv: a symlink to a venv's python outside the venv is
+# another interpreter (no pyvenv.cfg beside it, so none of the venv's libraries)
+BASE_PYTHON = os.path.realpath(sys.executable)
+
+
 def test_grades_key_ignores_workers_and_interpreter_path(shared_data, tmp_path):
     linked = tmp_path / "bin" / "python3"  # the same interpreter, at another path
     linked.parent.mkdir()
-    os.symlink(sys.executable, linked)
-    here = _grade_keys(shared_data, tmp_path, workers=1)
+    os.symlink(BASE_PYTHON, linked)
+    here = _grade_keys(shared_data, tmp_path, workers=1, python=BASE_PYTHON)
     there = _grade_keys(shared_data, tmp_path, workers=2, python=str(linked))
     assert here == there
-    slower = _grade_keys(shared_data, tmp_path, workers=1, min_time_limit=2.0)
+    slower = _grade_keys(shared_data, tmp_path, workers=1, python=BASE_PYTHON,
+                         min_time_limit=2.0)
     assert slower != here
+    # the venv's interpreter has other libraries (numpy): another verdict environment
+    assert _grade_keys(shared_data, tmp_path, workers=1, python=sys.executable) != here
 
 
 def test_sandbox_identity_names_the_interpreter_not_its_path(tmp_path):
     linked = tmp_path / "python3"
-    os.symlink(sys.executable, linked)
-    with Sandbox(workers=1) as one, Sandbox(workers=3, python=str(linked),
-                                             hide=[tmp_path]) as other:
+    os.symlink(BASE_PYTHON, linked)
+    with Sandbox(workers=1, python=BASE_PYTHON) as one, \
+            Sandbox(workers=3, python=str(linked), hide=[tmp_path]) as other:
         assert one.identity() == other.identity()
         facts = other.provenance()
     assert facts["python"] == str(linked) and facts["workers"] == 3
     assert str(tmp_path.resolve()) in facts["hidden"]
     interpreter = facts["interpreter"]
     assert interpreter["version"] == ".".join(map(str, sys.version_info[:3]))
-    import numpy
-    assert facts["libraries"]["numpy"] == numpy.__version__
-    assert str(linked) not in repr(one.identity())
+    with Sandbox(workers=1) as venv:  # this venv's interpreter: its libraries recorded
+        import numpy
+        assert venv.provenance()["libraries"]["numpy"] == numpy.__version__
+        assert venv.identity() != one.identity()
+    assert str(linked) not in repr(other.identity())
