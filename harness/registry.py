@@ -154,6 +154,7 @@ TASKS: Registry[type[Task]] = Registry("task", Task, {
 POLICIES: Registry[type[Policy]] = Registry("policy", Policy, {
     "hf": "harness.models.policies.hf:HfPolicy",
     "http": "harness.models.policies.http:HttpPolicy",
+    "lm-eval": "harness.models.policies.lm_eval_policy:LmEvalPolicy",
     "replay": "harness.models.policies.replay:ReplayPolicy",
     "sim": "harness.synthetic.policy:SimPolicy",
     "vllm": "harness.models.policies.vllm:VllmPolicy",
@@ -173,6 +174,7 @@ REPORTS: Registry[type[Report]] = Registry("report", Report, {
 })
 EXECUTORS: Registry[type[Executor]] = Registry("executor", Executor, {
     "local": "harness.pipeline.executor:LocalExecutor",
+    "ray": "harness.pipeline.ray_executor:RayExecutor",
 })
 FAMILIES: Registry[type[Any]] = Registry("family", "harness.models.prms.protocol:Family", {
     "chat-turn": "harness.models.prms.chat_turn:ChatTurnFamily",
@@ -192,7 +194,9 @@ AGGREGATIONS: Registry[Any] = Registry("aggregation", "harness.aggregate:Aggrega
 }, instances=True)
 IMPORTERS: Registry[type[Any]] = Registry("importer", "harness.store.importers:Importer", {
     "evalplus": "harness.store.importers:EvalplusImporter",
+    "evalplus-results": "harness.interop.evalplus_files:EvalplusResultsImporter",
     "flat": "harness.store.importers:FlatImporter",
+    "lm-eval-samples": "harness.interop.lm_eval_samples:LmEvalSamplesImporter",
     "qwen-math-eval": "harness.store.importers:QwenMathEvalImporter",
 })
 #: the model-free PRMs (also PRMs above, under the same names)

@@ -14,6 +14,7 @@ COMMAND_MODULES: list[tuple[str, str]] = [
     ("harness.cli.run_cmd", "run"),
     ("harness.cli.generate_cmd", "generate"),
     ("harness.cli.import_cmd", "import_"),
+    ("harness.cli.export_cmd", "export"),
     ("harness.cli.metrics_cmd", "metrics"),
     ("harness.cli.report_cmd", "report"),
     ("harness.cli.compare_cmd", "compare"),

@@ -32,7 +32,8 @@ from harness.store.rundir import default_runs_root
 def import_(file: Path, fmt: str, name: str | None, runs_dir: Path | None, prm_id: str,
             score_transform: str, task_name: str | None, regrade: bool,
             data_dir: Path | None, task_options: tuple[str, ...]) -> None:
-    """Read FILE (flat, evalplus or qwen-math-eval) into a stored run."""
+    """Read FILE (flat, evalplus, evalplus-results, qwen-math-eval or lm-eval-samples)
+    into a stored run."""
     from harness.pipeline.import_run import import_run
 
     run = import_run(file, fmt, runs_dir or default_runs_root(), name, prm_id, score_transform,

@@ -12,12 +12,18 @@ import click
 @click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
               help="Override a config value, e.g. --set sampling.n=16 (YAML value).")
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=None)
-def run(config_path: Path, overrides: tuple[str, ...], runs_dir: Path | None) -> None:
+@click.option("--executor", "executor", default=None, metavar="NAME",
+              help="Run the units on this executor (local, ray); options stay those of "
+                   "the config's executor section (set them with --set executor.options.X=V).")
+def run(config_path: Path, overrides: tuple[str, ...], runs_dir: Path | None,
+        executor: str | None) -> None:
     """Generate, grade, score, compute metrics and render reports; finished shards of an
     earlier (or killed) run with the same config are reused."""
     from harness.config import load_config
     from harness.pipeline.runner import Runner
 
+    if executor is not None:
+        overrides = (f"executor.name={executor}", *overrides)
     config = load_config(config_path, overrides)
     result = Runner(config, runs_dir, log=lambda m: click.echo(m, err=True)).execute()
     click.echo(f"run finished: {result.path}")

@@ -51,6 +51,7 @@ def import_run(path: Path, fmt: str, runs_root: Path, name: str | None, prm_id: 
     task = TASKS.build(task_name, task_options, data_dir=data_dir) if task_name else None
     if task is not None:
         _retask(pool, task, path)
+    graded_by_task = pool.grades is None or regrade
     if pool.grades is None or regrade:
         if task is None:
             raise InputError(f"format {fmt!r} carries no grades: give --task to grade it",
@@ -93,7 +94,7 @@ def import_run(path: Path, fmt: str, runs_root: Path, name: str | None, prm_id: 
                   "importing pool", extra={"imported": True})
         run_stage(run, GRADES, units(GRADES, grade_keys), rows_of(pool.grades), local,
                   "importing grades",
-                  extra={"source": "task" if (regrade or fmt == "evalplus") else "file"})
+                  extra={"source": "task" if graded_by_task else "file"})
         if pool.scores:
             stage = prm_stage(prm_id)
             run_stage(run, stage, units(stage, score_keys), rows_of(pool.scores), local,

@@ -56,6 +56,11 @@ def prm(config: PluginConfig) -> PRM:
     return built
 
 
+def reset() -> None:
+    """Drop everything built (a Ray worker starting another run's units)."""
+    _built.clear()
+
+
 @contextmanager
 def session() -> Iterator[None]:
     """Start with nothing built and drop everything at the end (models free their memory,

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from harness.config import RunConfig
 from harness.interfaces import Executor
+from harness.interop.lm_eval_export import export_beside_metrics
 from harness.pipeline import plugins
 from harness.pipeline.executor import build_executor
 from harness.pipeline.ledger import write_ledger
@@ -140,6 +141,8 @@ class Runner:
                     run.update_stage(stage, prm_identity=identity)
             run.update_manifest(compute_ledger=write_ledger(run))
             write_metrics(run, compute_run_metrics(run, cfg.metrics))
+            # lm-eval's results JSON and samples log beside metrics.json
+            export_beside_metrics(run, plugins.task(cfg.task), plan.problems)
             for kind in cfg.report.kinds:
                 render_report(run, kind)
             run.update_manifest(finished=now_utc())

@@ -22,11 +22,11 @@ import hashlib
 import json
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from harness.grading.runners.batch import grade_batch
-from harness.grading.runners.evalplus_compare import MBPP_NOT_NONE, PhaseChecker
+from harness.grading.runners.evalplus_compare import MBPP_NOT_NONE, PhaseChecker, digest_inputs
 from harness.grading.runners.evalplus_early import EarlyVerdict, replay
 from harness.grading.runners.verdict import Verdict, outputs_vote_key, timing_borderline
 from harness.grading.sandbox.child._sbx_values import encode, loads
@@ -55,6 +55,8 @@ class _Expected:
     outputs: dict[str, list[Any]]
     times: dict[str, list[float]]
     error: str | None = None
+    # per phase: input index -> digest of its (long, exact-match) expected output
+    digests: dict[str, dict[int, str]] = field(default_factory=dict)
 
 
 def _encoded_phase_inputs(problem: EvalplusProblem) -> dict[str, list[Any]]:
@@ -100,13 +102,16 @@ class EvalplusGrader:
 
     def _call_job(self, problem: EvalplusProblem, program: str, limits_by_phase:
                   dict[str, list[float]], *, guard: bool, wall_s: float,
-                  stream: bool = False) -> Job:
+                  stream: bool = False, digests: dict[str, dict[int, str]] | None = None
+                  ) -> Job:
         _, phase_texts = self._inputs(problem)
         head = {"program": program, "entry": {"name": problem.entry_point},
                 "guard": "evalplus" if guard else None, "swallow_io": True,
                 "filename": "<program>", "stream": stream}
+        digests = digests or {}
         parts = ['{"name":' + json.dumps(name) + ',"inputs":' + phase_texts[name] +
-                 ',"time_limits":' + json.dumps(limits_by_phase[name]) + "}"
+                 ',"time_limits":' + json.dumps(limits_by_phase[name]) +
+                 ',"digest":' + json.dumps(sorted(digests.get(name, {}))) + "}"
                  for name in PHASES]
         payload = json.dumps(head, allow_nan=False)[:-1] + ',"phases":[' + ",".join(parts) + "]}"
         return Job("call", {}, self._limits(wall_s), payload_json=payload)
@@ -159,7 +164,9 @@ class EvalplusGrader:
             if problem.dataset == "mbpp" and problem.entry_point in MBPP_NOT_NONE:
                 values = [v is not None for v in values]
             outputs[name] = values
-        return _Expected(outputs, {n: stored[n + "_time"] for n in PHASES})
+        digests = {name: digest_inputs(problem.entry_point, problem.atol, outputs[name])
+                   for name in PHASES}
+        return _Expected(outputs, {n: stored[n + "_time"] for n in PHASES}, digests=digests)
 
     # -- grading -----------------------------------------------------------------
     def time_limits(self, expected: _Expected) -> dict[str, list[float]]:
@@ -182,7 +189,7 @@ class EvalplusGrader:
             wall = sum(min(self.timeout_per_task, sum(limits[n])) + 1 for n in PHASES)
             early = self.vote_budget_s is not None
             job = self._call_job(problem, program, limits, guard=True, wall_s=wall + 2,
-                                 stream=early)
+                                 stream=early, digests=expected[problem.task_id].digests)
             if early:
                 job.watch = self._watcher(problem, expected[problem.task_id])
             return job
@@ -196,7 +203,8 @@ class EvalplusGrader:
         assert self.vote_budget_s is not None
         return EarlyVerdict(problem.dataset, problem.entry_point, problem.atol,
                             [problem.base_inputs, problem.plus_inputs],
-                            [exp.outputs[n] for n in PHASES], PHASES, self.vote_budget_s)
+                            [exp.outputs[n] for n in PHASES], PHASES, self.vote_budget_s,
+                            [exp.digests.get(n, {}) for n in PHASES])
 
     def _judge(self, problem: EvalplusProblem, exp: _Expected, run: RunResult) -> Verdict:
         if run.status == "cut":
@@ -223,7 +231,8 @@ class EvalplusGrader:
                 abstain = True
                 continue
             outputs = loads(phase["outputs_json"])
-            status, reason = _check_phase(problem, inputs[name], exp.outputs[name], outputs)
+            status, reason = _check_phase(problem, inputs[name], exp.outputs[name], outputs,
+                                          exp.digests.get(name, {}))
             details[f"{name}_status"] = status
             if status != "pass":
                 correct = False
@@ -253,7 +262,8 @@ def _closest_to_limit(phases: list[dict[str, Any]], limits: dict[str, list[float
 
 
 def _check_phase(problem: EvalplusProblem, inputs: list[Any], expected: list[Any],
-                 outputs: list[dict[str, Any]]) -> tuple[str, str]:
+                 outputs: list[dict[str, Any]], digests: dict[int, str]
+                 ) -> tuple[str, str]:
     checker = PhaseChecker(problem.dataset, problem.entry_point, problem.atol)
     if len(outputs) < len(expected):
         last = outputs[-1] if outputs else {}
@@ -264,7 +274,11 @@ def _check_phase(problem: EvalplusProblem, inputs: list[Any], expected: list[Any
             return "fail", f"input {index}: time limit exceeded"
         if "exc" in got:
             return "fail", f"input {index}: raised {got['exc']}"
-        if not checker.matches(args, got["v"], exp):
+        if "d" in got:
+            if index not in digests or got["d"] != digests[index]:
+                return "fail", f"input {index}: wrong output"
+            continue
+        if "v" not in got or not checker.matches(args, got["v"], exp):
             return "fail", f"input {index}: wrong output"
     if len(outputs) != len(expected):
         return "fail", f"only {len(outputs)} of {len(expected)} outputs"

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from harness.grading.sandbox.child._sbx_values import output_digest
+
 MBPP_NOT_NONE = frozenset({"check_str", "text_match_three", "text_starta_endb"})
 MBPP_SET_EQUAL = frozenset({"similar_elements", "find_char_long", "common_in_nested_lists",
                             "extract_singly", "larg_nnum", "intersection_array",
@@ -96,3 +98,36 @@ class PhaseChecker:
                 return False
             return bool(np.allclose(out, exp, rtol=1e-07, atol=self.atol))
         return bool(exact)
+
+
+# Expected outputs at least this long are compared by digest (see digest_inputs).
+DIGEST_MIN_ITEMS = 2048
+_DIGEST_OFF = MBPP_NOT_NONE | MBPP_SET_EQUAL | {"are_equivalent", "sum_div", "surface_Area",
+                                               "digit_distance_nums", "find_zero"}
+
+
+def _long(value: Any) -> bool:
+    if isinstance(value, (str, list)):
+        return len(value) >= DIGEST_MIN_ITEMS
+    return isinstance(value, int) and value.bit_length() >= 4 * DIGEST_MIN_ITEMS
+
+
+def digest_inputs(entry_point: str, atol: float, expected: list[Any]) -> dict[int, str]:
+    """Inputs of one phase whose output may travel as a digest: those with a long
+    expected output that PhaseChecker compares by ``==`` alone (no special oracle, and no
+    ``atol`` in force at that input, evalplus' switch to 1e-6 included); index -> the
+    expected output's digest. Equal digests mean equal values (output_digest), so the
+    verdict is the one a full comparison gives."""
+    if entry_point in _DIGEST_OFF:
+        return {}
+    found: dict[int, str] = {}
+    for index, exp in enumerate(expected):
+        if atol == 0 and _is_floats(exp):
+            atol = 1e-6
+        if atol != 0:
+            break  # from here on every mismatch gets a numeric second look
+        if _long(exp):
+            digest = output_digest(exp)
+            if digest is not None:
+                found[index] = digest
+    return found

@@ -21,12 +21,14 @@ class EarlyVerdict:
 
     def __init__(self, dataset: str, entry_point: str, atol: float,
                  inputs: Sequence[Sequence[Any]], expected: Sequence[Sequence[Any]],
-                 phase_names: Sequence[str], budget_s: float) -> None:
+                 phase_names: Sequence[str], budget_s: float,
+                 digests: Sequence[dict[int, str]] | None = None) -> None:
         self.args = (dataset, entry_point, atol)
         self.inputs = inputs
         self.expected = expected
         self.names = phase_names
         self.budget_s = budget_s
+        self.digests = digests or [{} for _ in phase_names]
         self.checkers: dict[int, tuple[PhaseChecker, int]] = {}
         self.reason: str | None = None
 
@@ -64,6 +66,10 @@ class EarlyVerdict:
             return f"{name}: input {i}: time limit exceeded"
         if "exc" in got:
             return f"{name}: input {i}: raised {got['exc']}"
+        if "d" in got:
+            if got["d"] != self.digests[index].get(i):
+                return f"{name}: input {i}: wrong output"
+            return None
         if "v" not in got or not checker.matches(self.inputs[index][i], got["v"],
                                                  self.expected[index][i]):
             return f"{name}: input {i}: wrong output"

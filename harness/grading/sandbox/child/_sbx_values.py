@@ -109,6 +109,49 @@ def encode_output(value):
     return encode(value)
 
 
+_DIGEST_ITEM_TYPES = frozenset({int, str, float, bool, type(None)})
+
+
+def _normal_item(x):
+    """A list item as Python's ``==`` sees it: bools and integral floats are ints."""
+    t = type(x)
+    if t is float:
+        if x - x != 0:
+            raise ValueError("not finite")
+        return int(x) if x.is_integer() else x
+    if t is bool:
+        return int(x)
+    return x
+
+
+def output_digest(value):
+    """sha256 of a canonical text for ``value`` such that, for two plain values, equal
+    digests mean ``a == b`` and ``a == b`` means equal digests; None for a value outside
+    what it covers (then it travels as itself). Covers strs, ints and flat lists of
+    ints, floats (finite), bools, strs and None: the shape of the very long outputs some
+    tasks expect (megabytes each), which as digests need not be encoded, shipped, decoded
+    and compared item by item."""
+    import hashlib
+    t = type(value)
+    try:
+        if t is str:
+            text = "s" + value
+        elif t is int:
+            text = "i" + hex(value)
+        elif t is list:
+            types = set(map(type, value))
+            if not types <= _DIGEST_ITEM_TYPES:
+                return None
+            if float in types or bool in types:
+                value = list(map(_normal_item, value))
+            text = "l" + repr(value)
+        else:
+            return None
+    except ValueError:  # a non-finite float, or an int past str()'s digit limit
+        return None
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _float(x):
     if math.isfinite(x):
         return x
