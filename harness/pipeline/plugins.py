@@ -8,6 +8,7 @@ would once per worker.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -56,9 +57,14 @@ def prm(config: PluginConfig) -> PRM:
     return built
 
 
-def reset() -> None:
-    """Drop everything built (a Ray worker starting another run's units)."""
-    _built.clear()
+def reset(kinds: tuple[str, ...] | None = None) -> None:
+    """Drop everything built (a Ray worker starting another run's units), or only the
+    plug-ins of ``kinds`` ("policy", "prm": an engine actor switching engines)."""
+    if kinds is None:
+        _built.clear()
+        return
+    for key in [k for k in _built if json.loads(k)[0] in kinds]:
+        del _built[key]
 
 
 @contextmanager

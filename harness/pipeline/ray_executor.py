@@ -64,21 +64,27 @@ def _ray() -> Any:
 
 # -- what runs on a worker --------------------------------------------------------------
 
-_session: list[str] = []  # the map call this worker process last served
+_session: list[str] = []  # the run (map call or executor) and engine this worker serves
+_MODELS = ("policy", "prm")
 
 
 def _where() -> str:
     return f"{socket.gethostname()} pid {os.getpid()}"
 
 
-def run_unit(fn: Callable[[Any], Any], unit: Any, session: str) -> tuple[str, Any, str]:
+def run_unit(fn: Callable[[Any], Any], unit: Any, session: str, engine: str = ""
+             ) -> tuple[str, Any, str]:
     """Run one unit on a worker: ("ok", result, where) or ("error", traceback, where).
 
-    A pooled task worker may serve several runs; plug-ins built for another map call are
-    dropped first, so each run sees its own (an option or grader change included)."""
-    if _session != [session]:
+    A worker may serve several runs; plug-ins built for another ``session`` are dropped
+    first, so each run sees its own (an option or grader change included). An engine
+    actor given another ``engine`` drops its policy or PRM (one engine per actor) and
+    keeps the task and its problems."""
+    if _session[:1] != [session]:
         plugins.reset()
-        _session[:] = [session]
+    elif _session[1:] != [engine]:
+        plugins.reset(_MODELS)
+    _session[:] = [session, engine]
     try:
         return "ok", fn(unit), _where()
     except Exception as exc:  # reported to the driver, which retries or names the unit
@@ -90,12 +96,9 @@ class EngineWorker:
     """A Ray actor holding one engine at a time: the first unit of a model stage builds
     it; a unit of another stage (another policy or PRM) drops it and builds its own."""
 
-    def __init__(self) -> None:
-        plugins.reset()
-
-    def run(self, fn: Callable[[Any], Any], unit: Any, session: str
+    def run(self, fn: Callable[[Any], Any], unit: Any, session: str, engine: str
             ) -> tuple[str, Any, str]:
-        return run_unit(fn, unit, session)
+        return run_unit(fn, unit, session, engine)
 
 
 # -- the driver -------------------------------------------------------------------------
@@ -231,8 +234,7 @@ class RayExecutor(Executor):
         actor_cls = self.ray.remote(EngineWorker).options(
             num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_restarts=0,
             max_task_retries=0)
-        config = engine_of(units[members[0]]).model_dump(mode="json")
-        engine = f"{self._token}-{canonical_json(config)}"  # a new engine: drop the old
+        engine = canonical_json(engine_of(units[members[0]]).model_dump(mode="json"))
         while len(self._actors) < min(len(members), self._capacity()):
             self._actors.append(actor_cls.remote())
         idle = deque(self._actors)
@@ -242,7 +244,7 @@ class RayExecutor(Executor):
             if not idle:
                 return None
             actor = idle.popleft()
-            ref = actor.run.remote(fn, units[i], engine)
+            ref = actor.run.remote(fn, units[i], self._token, engine)
             busy[ref] = actor
             return ref
 
