@@ -307,7 +307,7 @@ def test_a_changed_grade_in_a_copied_board_rejects_every_entry(world, tmp_path, 
     shutil.copytree(world["board"].pools_dir, pools)
     _flip_grade_consistently(pools)
     board = world["board"].with_pools_dir(pools)
-    with pytest.raises(HarnessError, match="stored grades hash to .* the board pins"):
+    with pytest.raises(HarnessError, match=r"stored grades hash to .* the board pins"):
         read_task_pool(board, TASK)
     entries = list(world["entries"].values())
     for entry in entries:
@@ -374,3 +374,43 @@ def test_build_pools_cli_checks_the_pins(world, tmp_path, capsys):
     assert status == 0, out
     assert "matches the pins" in out
     assert (tmp_path / "pools" / TASK / "manifest.json").is_file()
+
+
+def test_ci_self_gate_passes_with_zero_delta_and_a_worse_prm_fails(world, tmp_path, capsys):
+    pools = world["board"].pools_dir
+    oracle = world["entries"]["sim-oracle"]
+    status, out, err = run_cli(["ci", "--board", "sim-arith", "--prm", "sim-oracle",
+                                "--against", oracle, "--pools-dir", pools, "--report",
+                                tmp_path / "ci.json"], capsys)
+    assert status == 0, out + err
+    assert "**PASS**" in out
+    report = json.loads((tmp_path / "ci.json").read_text())
+    row = report["tasks"][TASK]
+    assert report["passed"] and report["metric"] == "prm@16"
+    assert row["delta"] == 0.0 and row["ci"] == [0.0, 0.0]
+    status, out, _ = run_cli(["ci", "--board", "sim-arith", "--prm", "random", "--against",
+                              oracle, "--pools-dir", pools, "--metric", "wmaj@8"], capsys)
+    assert status == 1 and "REGRESSION" in out
+    bad = _copy(world, "sim-oracle", tmp_path)
+    _inflated_metric(bad)
+    status, _, err = run_cli(["ci", "--board", "sim-arith", "--prm", "sim-oracle",
+                              "--against", bad, "--pools-dir", pools], capsys)
+    assert status == 2 and "not valid" in err
+
+
+def test_ci_gate_fails_on_shuffled_scores(world):
+    from harness import registry
+    from harness.leaderboard.ci import gate
+    from harness.pipeline.board_pools import score_board
+
+    board = world["board"]
+    baseline = validate_entry(board, world["entries"]["sim-oracle"], {TASK: world["pool"]})
+    prm = registry.PRMS.build("sim-oracle", dict(POLICY))
+    pools, scores = score_board(board, prm, "sim-oracle")
+    same = gate(board, pools, scores, "last", baseline)
+    assert same["passed"] and same["tasks"][TASK]["delta"] == 0.0
+    rng = random.Random(0)
+    shuffled = {TASK: {pid: rng.sample(per, len(per)) for pid, per in scores[TASK].items()}}
+    report = gate(board, pools, shuffled, "last", baseline)
+    assert not report["passed"]
+    assert report["tasks"][TASK]["ci"][1] < 0

@@ -29,6 +29,7 @@ COMMAND_MODULES: list[tuple[str, str]] = [
     ("harness.cli.zoo_cmd", "zoo"),
     ("harness.cli.leaderboard_cmd", "leaderboard"),
     ("harness.cli.submit_cmd", "submit"),
+    ("harness.cli.ci_cmd", "ci"),
 ]
 
 

@@ -3,6 +3,7 @@ re-verified from stored files (validation runs no model)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -72,10 +73,8 @@ def validate(board_name: str, entries: tuple[Path, ...], pools_dir: Path | None,
             raise HarnessError(f"board {board.name!r}: no stored pool for task {task!r} at "
                                f"{board.task_dir(task)}; run `prm-harness leaderboard "
                                f"build-pools {board.name}`")
-        try:
+        with contextlib.suppress(HarnessError):  # else each entry's verdict names it
             pools[task] = read_task_pool(board, task)
-        except HarnessError:
-            pass  # each entry's verdict names it
     rejected = 0
     for entry in found:
         verdict = validate_entry(board, entry, pools)

@@ -94,7 +94,7 @@ def _need(data: dict[str, Any], key: str, kind: type | tuple[type, ...], where: 
     if key not in data:
         raise ConfigError(f"{where}: field '{key}' is missing")
     value = data[key]
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise ConfigError(f"{where}: field '{key}' must be {getattr(kind, '__name__', kind)}, "
                           f"got {value!r}")
     return value

@@ -74,6 +74,18 @@ def recompute(board: Board, pool: TaskPool, step_scores: Mapping[str, list[list[
     return {name: entries[name] for name in board.claimed_names()}
 
 
+def per_problem(board: Board, pool: TaskPool, step_scores: Mapping[str, list[list[float]]],
+                aggregation: str, metric: str) -> np.ndarray:
+    """One claimed metric's per-problem values, in ``pool.problem_ids`` order."""
+    kind, _, n = metric.partition("@")
+    pools = aggregated_pools(pool, step_scores, aggregation)
+    ci = board.ci
+    estimates = m.compute_all(pools, [int(n)], [kind], draws=ci["draws"], seed=ci["seed"],
+                              n_boot=ci["bootstrap"], level=ci["level"])
+    values: np.ndarray = estimates[metric].per_problem
+    return values
+
+
 def reference_metrics(board: Board, pool: TaskPool) -> dict[str, Any]:
     """The PRM-free rows the board shows (maj@N, pass@N)."""
     pools = [m.ProblemPool(pid, pool.correct[pid], pool.vote[pid], None, pool.sample_ids[pid])

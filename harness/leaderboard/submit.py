@@ -61,7 +61,7 @@ def make_entry(board: Board, runs: list[Path], out: Path, prm: str | None = None
             per_sample = [list(s.scores) for s in records.scores[label][pid]]
             step_scores[pid] = per_sample
             rows += [{"problem_id": pid, "sample_id": key, "step_scores": scored}
-                     for key, scored in zip(keys, per_sample)]
+                     for key, scored in zip(keys, per_sample, strict=True)]
         scores_rows[task] = rows
         tasks[task] = {"pool_sha256": got,
                        "metrics": recompute(board, pool, step_scores, chosen_aggregation)}

@@ -42,6 +42,9 @@ class Verdict:
     entry: Path
     problems: list[str] = field(default_factory=list)
     recomputed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: task -> problem id -> each sample's step scores (pool order), as read and checked
+    scores: dict[str, dict[str, list[list[float]]]] = field(default_factory=dict)
+    aggregation: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -270,6 +273,8 @@ def validate_entry(board: Board, entry_dir: Path,
         scores = _read_scores(scores_path(entry_dir, task), label, pool, out)
         if scores is None or aggregation not in board.aggregations:
             continue
+        verdict.scores[task] = scores
+        verdict.aggregation = aggregation
         computed = recompute(board, pool, scores, aggregation)
         verdict.recomputed[task] = computed
         for name, got in computed.items():
@@ -279,7 +284,8 @@ def validate_entry(board: Board, entry_dir: Path,
             where = f"tasks.{task}.metrics.{name}"
             try:
                 value_ok = _close(float(claimed["value"]), got["value"])
-                ci_ok = all(_close(float(a), b) for a, b in zip(claimed["ci"], got["ci"]))
+                ci_ok = all(_close(float(a), b) for a, b in zip(claimed["ci"], got["ci"],
+                                                                 strict=True))
             except (TypeError, ValueError):
                 continue  # reported above
             if not value_ok:

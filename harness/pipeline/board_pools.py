@@ -15,7 +15,11 @@ from typing import Any
 from harness.config import MetricsConfig, PluginConfig, RunConfig, SamplingConfig, TaskConfig
 from harness.errors import ConfigError, HarnessError
 from harness.leaderboard.board import Board
+from harness.leaderboard.pools import TaskPool, read_task_pool
+from harness.pipeline import plugins
 from harness.pipeline.runner import Runner
+from harness.pipeline.stages import score_samples
+from harness.store.run_reader import read_run
 from harness.store.rundir import RunDir
 
 
@@ -75,3 +79,30 @@ def score_on_board(board: Board, task: str, prm: PluginConfig, runs_root: Path,
     label = prm.display()
     return Runner(board_run_config(board, task, runs_root, name or f"{task}-{label}", [prm]),
                   runs_root, log=lambda *a, **k: None).execute()
+
+
+def score_board(board: Board, prm: Any, label: str, chunk: int = 256
+                ) -> tuple[dict[str, TaskPool], dict[str, dict[str, list[list[float]]]]]:
+    """Score the board's stored pools (nothing regenerated) with ``prm``: per task its
+    pinned pool (hashes checked) and problem id -> each sample's step scores (pool
+    order), every result checked as a run's scoring stage checks it."""
+    pools: dict[str, TaskPool] = {}
+    scores: dict[str, dict[str, list[list[float]]]] = {}
+    for task in board.tasks:
+        pools[task] = read_task_pool(board, task)
+        run = RunDir.open(board.task_dir(task))
+        records = read_run(run)
+        stored = (run.manifest().get("config") or {}).get("task")
+        if not stored:
+            raise HarnessError(f"board {board.name!r} task {task!r}: its pool run has no "
+                               f"task configuration to load the problems from")
+        by_id = plugins.problems(TaskConfig.model_validate(stored))
+        samples = [s for pid in records.problem_ids for s in records.samples[pid]]
+        per_problem: dict[str, list[list[float]]] = {pid: [] for pid in records.problem_ids}
+        for start in range(0, len(samples), chunk):
+            batch = samples[start:start + chunk]
+            scored = score_samples(prm, label, [by_id[s.problem_id] for s in batch], batch)
+            for result in scored:
+                per_problem[result.problem_id].append(list(result.scores))
+        scores[task] = per_problem
+    return pools, scores
