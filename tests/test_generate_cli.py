@@ -95,7 +95,7 @@ def test_http_pool_against_a_real_server(tmp_path: Path, capsys) -> None:
     (["--policy", "sim", "--ids", "synthetic-arith/0/99"], "unknown problem ids"),
     (["--policy", "sim", "--limit", "2", "--problems", "0:2"],
      "at most one of --problems, --ids, --limit"),
-    (["--policy", "nope"], "unknown policy 'nope'; known: hf, http, replay, sim, vllm"),
+    (["--policy", "nope"], "unknown policy 'nope'; known: hf, http, lm-eval, replay, sim, vllm"),
     (["--policy", "sim", "-n", "0"], "sampling n must be at least 1"),
     (["--policy", "http", "--model", "m"], "missing required option base_url"),
     (["--policy", "replay"], "missing required option pool"),

@@ -1,5 +1,5 @@
-"""``prm-harness leaderboard build-pools|validate``: a board's pinned pools, and entries
-re-verified from stored files (validation runs no model)."""
+"""``prm-harness leaderboard build-pools|validate|build``: a board's pinned pools, entries
+re-verified from stored files (validation runs no model), and the board's static site."""
 
 from __future__ import annotations
 
@@ -89,3 +89,44 @@ def validate(board_name: str, entries: tuple[Path, ...], pools_dir: Path | None,
             click.echo(line)
     if rejected:
         sys.exit(1)
+
+
+@leaderboard.command("build")
+@click.argument("board_name", metavar="BOARD")
+@click.argument("entries", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True,
+              help="The folder to write index.html, entry pages and board.md/csv/json to.")
+@click.option("--pools-dir", type=click.Path(path_type=Path), default=None,
+              help="Read the board's pools from here instead of the folder it names.")
+def build(board_name: str, entries: tuple[Path, ...], out: Path,
+          pools_dir: Path | None) -> None:
+    """Validate each ENTRY (default: every folder under leaderboards/BOARD/entries) and
+    write BOARD's static site to OUT: only accepted entries are shown, ranked with rank
+    intervals; rejected ones are listed with their reason count. Byte-identical on
+    re-render."""
+    from harness.leaderboard.board import load_board
+    from harness.leaderboard.pools import read_task_pool
+    from harness.leaderboard.render import build_site
+
+    try:
+        board = load_board(board_name)
+    except HarnessError as exc:
+        raise click.UsageError(str(exc)) from None
+    if pools_dir is not None:
+        board = board.with_pools_dir(pools_dir.resolve())
+    found = list(entries)
+    if not found:
+        folder = board.path.parent / board.name / "entries"
+        found = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    if not found:
+        raise click.UsageError("no entries given and none stored for this board")
+    for entry in found:
+        if not entry.is_dir():
+            raise click.UsageError(f"{entry}: an entry is a folder with entry.json")
+    pools = {task: read_task_pool(board, task) for task in board.tasks}
+    data = build_site(board, found, out, pools)
+    for row in data["entries"]:
+        click.echo(f"{row['name']}: rank {row['rank'][0]}-{row['rank'][1]}")
+    for row in data["rejected"]:
+        click.echo(f"{row['name']}: rejected ({row['reasons']} reasons)")
+    click.echo(f"wrote {out / 'index.html'}")
