@@ -7,7 +7,6 @@ import csv
 import json
 import re
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,12 +95,19 @@ def test_rank_intervals_share_ranges_where_entries_overlap(site):
         assert (f">{lo}</td>" if lo == hi else f">{lo}–{hi}</td>") in text
     # two identical entries overlap completely: the same range, covering both ranks
     values = np.linspace(0, 1, 50)
-    same = rank_intervals([values, values.copy(), values - 0.5], 200, 0, 0.95)
+    same = rank_intervals([np.stack([values, values.copy(), values - 0.5], axis=1)], 200, 0,
+                          0.95)
     assert same[0] == same[1] == (1, 1) and same[2] == (3, 3)
     noisy = np.random.default_rng(0).random(50)
-    near = rank_intervals([noisy, noisy[::-1].copy()], 500, 0, 0.95)
-    assert near[0] == near[1] == (1, 2)
-    assert rank_intervals([noisy, noisy[::-1].copy()], 500, 0, 0.95) == near  # seeded
+    pair = [np.stack([noisy, noisy[::-1]], axis=1)]
+    near = rank_intervals(pair, 500, 0, 0.95)
+    assert near[0] == near[1] == (1, 2)  # equal means, resampled apart: a shared range
+    assert rank_intervals(pair, 500, 0, 0.95) == near  # seeded
+    # two tasks of different sizes: the mean over tasks decides
+    tasks = [np.stack([values, values - 0.2], axis=1), np.stack([noisy[:30], noisy[:30]],
+                                                               axis=1)]
+    assert rank_intervals(tasks, 200, 0, 0.95) == [(1, 1), (2, 2)]
+    assert rank_intervals(tasks, 200, 0, 0.95, descending=False) == [(2, 2), (1, 1)]
 
 
 def test_tables_agree_with_the_page(site):

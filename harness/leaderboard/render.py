@@ -26,6 +26,7 @@ import numpy as np
 
 from harness import __version__
 from harness import metrics as m
+from harness.errors import HarnessError
 from harness.leaderboard.board import Board
 from harness.leaderboard.entry import per_problem, reference_metrics, scores_path
 from harness.leaderboard.pools import TaskPool
@@ -63,18 +64,15 @@ def _file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def rank_intervals(per_entry: list[np.ndarray], n_boot: int, seed: int, level: float,
+def rank_intervals(per_task: list[np.ndarray], n_boot: int, seed: int, level: float,
                    descending: bool = True) -> list[tuple[int, int]]:
-    """Rank intervals (1 = best) of entries from their per-problem values, each an
-    array (problems,) or (problems, tasks) in the same problem order: one seeded
-    bootstrap of the problems shared by all entries (paired), the mean over problems
-    then tasks, the rank in each resample (ties share the better rank), and the
-    percentile interval of each entry's ranks."""
-    matrix = np.stack([np.asarray(v, dtype=np.float64).reshape(len(v), -1)
-                       for v in per_entry], axis=1)  # (problems, entries, tasks)
-    n_problems, n_entries, n_tasks = matrix.shape
-    boot = m.bootstrap_means(matrix.reshape(n_problems, -1), n_boot, seed)
-    means = boot.reshape(n_boot, n_entries, n_tasks).mean(axis=2)
+    """Rank intervals (1 = best) of entries from their per-problem values: per task an
+    array (problems, entries), every entry's column in the same problem order. Per task
+    one seeded bootstrap of the problems shared by all entries (paired), the mean over
+    tasks of the resampled means, the rank in each resample (ties share the better rank)
+    and the percentile interval of each entry's ranks."""
+    means = np.mean([m.bootstrap_means(np.asarray(v, dtype=np.float64), n_boot, seed)
+                     for v in per_task], axis=0)  # (n_boot, entries)
     if not descending:
         means = -means
     # rank = 1 + how many entries are strictly better in this resample
@@ -90,7 +88,7 @@ def collect(board: Board, entries: list[Path], pools: dict[str, TaskPool]
     """Validate, rank and gather everything the pages show (the board.json document)."""
     shown: list[Shown] = []
     rejected: list[dict[str, Any]] = []
-    per_entry: list[np.ndarray] = []
+    per_task: dict[str, list[np.ndarray]] = {task: [] for task in board.tasks}
     metric = str(board.ranking["metric"])
     descending = board.ranking.get("order", "descending") == "descending"
     for path in sorted(entries, key=lambda p: (p.name, str(p))):
@@ -104,23 +102,19 @@ def collect(board: Board, entries: list[Path], pools: dict[str, TaskPool]
                      scores_sha256={t: _file_sha256(scores_path(path, t)) for t in board.tasks})
         item.score = float(np.mean([verdict.recomputed[t][metric]["value"]
                                     for t in board.tasks]))
-        per_entry.append(np.stack([per_problem(board, pools[t], verdict.scores[t],
-                                               verdict.aggregation, metric)
-                                   for t in board.tasks], axis=1)
-                         if len(board.tasks) > 1 else
-                         per_problem(board, pools[next(iter(board.tasks))],
-                                     verdict.scores[next(iter(board.tasks))],
-                                     verdict.aggregation, metric))
+        for task in board.tasks:
+            per_task[task].append(per_problem(board, pools[task], verdict.scores[task],
+                                              verdict.aggregation, metric))
         shown.append(item)
     if shown:
         ci = board.ci
-        for item, rank in zip(shown, rank_intervals(per_entry, ci["bootstrap"], ci["seed"],
+        columns = [np.stack(per_task[task], axis=1) for task in board.tasks]
+        for item, rank in zip(shown, rank_intervals(columns, ci["bootstrap"], ci["seed"],
                                                     ci["level"], descending), strict=True):
             item.rank = rank
     shown.sort(key=lambda s: (s.rank[0], -s.score if descending else s.score, s.name))
     names = [item.name for item in shown]
     if len(set(names)) != len(names):
-        from harness.errors import HarnessError
         raise HarnessError(f"two entries share a folder name among {names}")
     reference = {t: reference_metrics(board, pools[t]) for t in board.tasks}
     return {
@@ -329,7 +323,8 @@ def render_entry(data: dict[str, Any], entry: dict[str, Any]) -> str:
     rows = "".join(f"<tr><td class=\"name\">{esc(k)}</td><td class=\"name\"><code>"
                    f"{esc(str(v))}</code></td></tr>" for k, v in prov)
     parts.append(f"<h2>Provenance</h2><table id=\"provenance\"><tbody>{rows}</tbody></table>")
-    parts.append(f"<h3>PRM spec</h3><pre>{esc(json.dumps(prm.get('spec'), indent=2, sort_keys=True))}</pre>")
+    spec = json.dumps(prm.get("spec"), indent=2, sort_keys=True)
+    parts.append(f"<h3>PRM spec</h3><pre>{esc(spec)}</pre>")
     parts.append(f"<p>Recomputed by prm-harness {esc(data['harness_version'])}.</p>")
     return _page(f"{entry['name']} on {data['board']}", "\n".join(parts))
 
