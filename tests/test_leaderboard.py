@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from helpers import run_cli
+from leaderboard_helpers import POLICY, SITE_PRMS, TASK
 
 from harness.config import PluginConfig
 from harness.errors import HarnessError
@@ -23,17 +24,7 @@ from harness.store.hashes import grades_sha256
 from harness.store.jsonl import read_json
 from harness.store.records import grade_from_row
 
-TASK = "synthetic-arith"
-POLICY = {"error_rate": 0.08, "recovery_rate": 0.3}
-PRMS = {
-    "sim-oracle": PluginConfig(name="sim-oracle", options=dict(POLICY)),
-    "sim-noisy-1": PluginConfig(name="sim-noisy", label="sim-noisy-1",
-                                options={**POLICY, "noise": 1.0, "seed": 0}),
-    "sim-noisy-4": PluginConfig(name="sim-noisy", label="sim-noisy-4",
-                                options={**POLICY, "noise": 4.0, "seed": 0}),
-    "random": PluginConfig(name="random", options={"seed": 0}),
-    "length": PluginConfig(name="length"),
-}
+PRMS = {**SITE_PRMS, "length": PluginConfig(name="length")}
 
 
 @pytest.fixture(scope="module")

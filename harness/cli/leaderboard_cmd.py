@@ -7,6 +7,7 @@ import contextlib
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -48,25 +49,10 @@ def validate(board_name: str, entries: tuple[Path, ...], pools_dir: Path | None,
     """Recompute every claimed metric of each ENTRY (a folder; default: every folder
     under leaderboards/BOARD/entries) from its scores and BOARD's stored grades. Exit 0
     when all are valid, 1 when any is rejected (one line per problem), 2 on bad usage."""
-    from harness.leaderboard.board import load_board
     from harness.leaderboard.pools import read_task_pool
     from harness.leaderboard.validate import validate_entry
 
-    try:
-        board = load_board(board_name)
-    except HarnessError as exc:
-        raise click.UsageError(str(exc)) from None
-    if pools_dir is not None:
-        board = board.with_pools_dir(pools_dir.resolve())
-    found = list(entries)
-    if not found:
-        folder = board.path.parent / board.name / "entries"
-        found = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
-    if not found:
-        raise click.UsageError("no entries given and none stored for this board")
-    for entry in found:
-        if not entry.is_dir():
-            raise click.UsageError(f"{entry}: an entry is a folder with entry.json")
+    board, found = _board_and_entries(board_name, entries, pools_dir)
     pools = {}
     for task in board.tasks:
         if not (board.task_dir(task) / "manifest.json").is_file():
@@ -104,9 +90,24 @@ def build(board_name: str, entries: tuple[Path, ...], out: Path,
     write BOARD's static site to OUT: only accepted entries are shown, ranked with rank
     intervals; rejected ones are listed with their reason count. Byte-identical on
     re-render."""
-    from harness.leaderboard.board import load_board
     from harness.leaderboard.pools import read_task_pool
     from harness.leaderboard.render import build_site
+
+    board, found = _board_and_entries(board_name, entries, pools_dir)
+    pools = {task: read_task_pool(board, task) for task in board.tasks}
+    data = build_site(board, found, out, pools)
+    for row in data["entries"]:
+        click.echo(f"{row['name']}: rank {row['rank'][0]}-{row['rank'][1]}")
+    for row in data["rejected"]:
+        click.echo(f"{row['name']}: rejected ({row['reasons']} reasons)")
+    click.echo(f"wrote {out / 'index.html'}")
+
+
+def _board_and_entries(board_name: str, entries: tuple[Path, ...], pools_dir: Path | None
+                       ) -> tuple[Any, list[Path]]:
+    """The board (its pools read from ``pools_dir`` when given) and the entry folders to
+    read: those named, else every folder under leaderboards/BOARD/entries."""
+    from harness.leaderboard.board import load_board
 
     try:
         board = load_board(board_name)
@@ -123,10 +124,4 @@ def build(board_name: str, entries: tuple[Path, ...], out: Path,
     for entry in found:
         if not entry.is_dir():
             raise click.UsageError(f"{entry}: an entry is a folder with entry.json")
-    pools = {task: read_task_pool(board, task) for task in board.tasks}
-    data = build_site(board, found, out, pools)
-    for row in data["entries"]:
-        click.echo(f"{row['name']}: rank {row['rank'][0]}-{row['rank'][1]}")
-    for row in data["rejected"]:
-        click.echo(f"{row['name']}: rejected ({row['reasons']} reasons)")
-    click.echo(f"wrote {out / 'index.html'}")
+    return board, found
