@@ -6,10 +6,13 @@ same parallelism, one run. Prints one JSON line.
 
 The programs are a seeded draw of ``--per-problem`` CodeGen-16B samples per HumanEval task
 (1,640 with the default 10; a smaller ``--per-problem`` is the quick slice: evalplus needs
-every task to have samples) from the data mirror. Ours runs twice: as by default (every
-program on all inputs, so each one that finishes has its voting class) and with
-``vote_budget_s=0`` (stopped at its first failure, as evalplus does; verdicts must be the
-same). Both graders' ground-truth outputs are
+every task to have samples) from the data mirror. Ours runs three times: as by default
+(every program on all inputs for its voting class, a failing program stopped once it has
+run the default vote budget past its first failure), with no budget at all
+(``vote_budget_s=none``: every class exact), and with ``vote_budget_s=0`` (stopped at its
+first failure, as evalplus does). Verdicts must be the same in all three; the line says
+how many programs' voting classes the default budget changed against the exact run. Both
+graders' ground-truth outputs are
 computed first (each caches them), so the timed part is grading only; evalplus runs in a
 subprocess, its wall time includes its start-up. Needs evalplus 0.3.1 (``pip install
 evalplus==0.3.1``) in this interpreter or in ``--evalplus-python``; ``--python`` gives both
@@ -76,6 +79,40 @@ def warm_evalplus(data_dir: Path, workdir: Path, python: str) -> None:
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def timed_grading(data_dir: Path, records: list[dict[str, Any]], options: dict[str, Any]
+                  ) -> tuple[list[Any], float]:
+    """Grades ``records`` on a fresh task built with ``options`` (ground truth first,
+    untimed); returns the grades and the grading wall time."""
+    task = TASKS.build("humanevalplus", options, data_dir=data_dir)
+    problems = {p.id: p for p in task.load()}
+    task.grader.expected([task.evalplus_problem(p) for p in problems.values()])
+    started = time.monotonic()
+    grades = grade_records(task, problems, records)
+    wall = time.monotonic() - started
+    task.close()
+    return grades, wall
+
+
+def changed_votes(records: list[dict[str, Any]], grades: list[Any], exact: list[Any]
+                  ) -> list[dict[str, Any]]:
+    """Programs whose voting class differs between two gradings of the same records:
+    abstaining in one and voting in the other, or classed with different programs."""
+    def partition(rows: list[Any]) -> dict[tuple[str, Any], frozenset[int]]:
+        groups: dict[tuple[str, Any], set[int]] = {}
+        for index, (record, grade) in enumerate(zip(records, rows, strict=True)):
+            if grade.vote_key is not None:
+                groups.setdefault((record["task_id"], grade.vote_key), set()).add(index)
+        return {key: frozenset(members) for key, members in groups.items()}
+
+    def class_of(groups: dict[tuple[str, Any], frozenset[int]]) -> dict[int, frozenset[int]]:
+        return {i: members for members in groups.values() for i in members}
+
+    ours, theirs = class_of(partition(grades)), class_of(partition(exact))
+    return [{"task_id": records[i]["task_id"], "pool_index": records[i]["pool_index"],
+             "default": len(ours.get(i, ())), "exact": len(theirs.get(i, ()))}
+            for i in range(len(records)) if ours.get(i) != theirs.get(i)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None)
@@ -108,27 +145,24 @@ def main() -> int:
     modules = imported_modules(records, {p.id: str(p.metadata["prompt"]) for p in
                                          problems.values()}, tuple(task.preload))
     task.close()
+    exact_grades, exact_wall = timed_grading(data_dir, records, {**options,
+                                                                 "vote_budget_s": "none"})
     # the same grading as evalplus does it: stop each program at its first failure (no
     # voting classes for failing programs)
-    fast = TASKS.build("humanevalplus", {**options, "vote_budget_s": 0}, data_dir=data_dir)
-    fast_problems = {p.id: p for p in fast.load()}
-    fast.grader.expected([fast.evalplus_problem(p) for p in fast_problems.values()])
-    started = time.monotonic()
-    fast_grades = grade_records(fast, fast_problems, records)
-    fast_wall = time.monotonic() - started
-    fast.close()
+    fast_grades, fast_wall = timed_grading(data_dir, records, {**options, "vote_budget_s": 0})
+    changed = changed_votes(records, grades, exact_grades)
     # a verdict may flip between the two runs only where a run came within 20% of its
     # time limit (a loaded machine); any other change is a bug
-    flipped = [{"task_id": r["task_id"], "pool_index": r["pool_index"], "full": g.correct,
-                "first_failure": f.correct,
-                "borderline": bool(g.details.get("timing_borderline")
-                                   or f.details.get("timing_borderline")
-                                   or "timeout" in (g.details.get("status"),
-                                                    f.details.get("status")))}
-               for r, g, f in zip(records, grades, fast_grades, strict=True)
-               if g.correct != f.correct]
+    def borderline(*rows: Any) -> bool:
+        return any(bool(g.details.get("timing_borderline")) or g.details.get("status")
+                   == "timeout" for g in rows)
+
+    flipped = [{"task_id": r["task_id"], "pool_index": r["pool_index"], "default": g.correct,
+                "exact": e.correct, "first_failure": f.correct, "borderline": borderline(g, e, f)}
+               for r, g, e, f in zip(records, grades, exact_grades, fast_grades, strict=True)
+               if not g.correct == e.correct == f.correct]
     if any(not f["borderline"] for f in flipped):
-        raise SystemExit(f"stopping at the first failure changed a verdict: {flipped}")
+        raise SystemExit(f"a vote budget changed a verdict: {flipped}")
     ours = [g.correct for g in grades]
     reference = [r["base_status"] == "pass" and r["plus_status"] == "pass" for r in theirs]
     print(json.dumps({
@@ -137,8 +171,15 @@ def main() -> int:
         "ours_wall_s": round(our_wall, 2), "evalplus_wall_s": round(their_wall, 2),
         "ratio_ours_over_evalplus": round(our_wall / their_wall, 3),
         "ours_voting_classes": sum(g.vote_key is not None for g in grades),
+        "vote_budget_s": task.grader.vote_budget_s,
+        "ours_exact_wall_s": round(exact_wall, 2),
+        "ratio_exact_over_evalplus": round(exact_wall / their_wall, 3),
+        "exact_voting_classes": sum(g.vote_key is not None for g in exact_grades),
+        "votes_changed_by_budget": changed,
+        "cut_by_budget": [{"task_id": r["task_id"], "pool_index": r["pool_index"]}
+                          for r, g in zip(records, grades, strict=True) if "cut" in g.details],
         "ours_first_failure_wall_s": round(fast_wall, 2),
-        "first_failure_timing_flips": flipped,
+        "timing_flips": flipped,
         "ratio_first_failure_over_evalplus": round(fast_wall / their_wall, 3),
         "ours_pass": sum(ours), "evalplus_pass": sum(reference),
         "verdict_agreement": round(sum(a == b for a, b in zip(ours, reference, strict=True))

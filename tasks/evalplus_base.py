@@ -41,6 +41,11 @@ def _read_release(path: Path) -> list[tuple[int, dict[str, Any]]]:
     return rows
 
 
+# seconds a failing program may go on running after its first failure to finish its
+# voting class; past it, it is stopped and abstains (docs/sandbox.md, "Voting budget")
+DEFAULT_VOTE_BUDGET_S = 20.0
+
+
 class EvalplusTask(CodeTask):
     """A HumanEval+-style task: functions tested on base and plus inputs."""
 
@@ -55,7 +60,8 @@ class EvalplusTask(CodeTask):
     def __init__(self, data_dir: Path | None = None, version: str | None = None,
                  workers: Any = None, python: str | None = None,
                  min_time_limit: Any = 1.0, gt_time_limit_factor: Any = 4.0,
-                 timeout_per_task: Any = 60.0, vote_budget_s: Any = None) -> None:
+                 timeout_per_task: Any = 60.0,
+                 vote_budget_s: Any = DEFAULT_VOTE_BUDGET_S) -> None:
         super().__init__(workers=workers, python=python)
         self.version = version or self.default_version
         if self.version not in self.versions:

@@ -46,8 +46,9 @@ def test_a_slow_failing_program_is_cut_and_abstains(humaneval):
     assert time.monotonic() - started < 60
 
 
-def test_by_default_no_program_is_cut_and_every_finished_one_votes(shared_data, code_cache):
-    """maj@N needs every program's outputs on all inputs: the default never cuts; 0 cuts
+def test_without_a_budget_no_program_is_cut_and_every_finished_one_votes(shared_data,
+                                                                         code_cache):
+    """maj@N needs every program's outputs on all inputs: no budget never cuts; 0 cuts
     at the first failure (evalplus' way), with the same verdicts."""
     programs = [ADD + "    import time\n    time.sleep(0.01)\n    return x - y\n",
                 ADD + "    return x + y\n"]
@@ -68,3 +69,29 @@ def test_by_default_no_program_is_cut_and_every_finished_one_votes(shared_data, 
         else:
             assert "cut" in slow_wrong.details and slow_wrong.vote_key is None
     assert verdicts[None] == verdicts[0] == [False, True]
+
+
+def test_the_default_budget_lets_a_slow_failing_program_finish_its_class(shared_data,
+                                                                         code_cache):
+    """The tasks' default budget is 20 s past the first failure (recorded in the grader's
+    identity, so in the grades key): a failing program that needs about a second more
+    still runs on every input and votes; "none" lifts the budget."""
+    from harness.tasks.evalplus_base import DEFAULT_VOTE_BUDGET_S
+
+    assert DEFAULT_VOTE_BUDGET_S == 20.0
+    none = TASKS.build("humanevalplus", {"vote_budget_s": "none"}, data_dir=shared_data)
+    assert none.grader.identity()["vote_budget_s"] is None
+    none.close()
+    task = TASKS.build("humanevalplus", {"workers": 2}, data_dir=shared_data)
+    try:
+        assert task.grader.identity()["vote_budget_s"] == 20.0
+        problem = next(p for p in task.load() if p.id == "HumanEval/53")
+        n_inputs = problem.reference["n_base"] + problem.reference["n_plus"]
+        slow_wrong = ADD + "    import time\n    time.sleep(0.002)\n    return x - y\n"
+        assert 0.5 < n_inputs * 0.002 < 5
+        grade, = task.grade(problem, [task.prepare(problem, 0, slow_wrong)])
+    finally:
+        task.close()
+    assert not grade.correct and "cut" not in grade.details
+    assert grade.details["reason"] == "base: input 0: wrong output"
+    assert grade.vote_key is not None

@@ -9,11 +9,11 @@ sets it. The child only reports what the program returned; the harness compares.
 Unlike evalplus, the program runs on *all* inputs (not stopping at the first failure), so
 its outputs can serve as its voting class: programs with equal outputs on the task's
 inputs vote together; a program that does not load, crashes or times out abstains. The
-harness can follow the outputs as they stream in (evalplus_early) and stop a failing
+harness follows the outputs as they stream in (evalplus_early) and stops a failing
 program once it has run ``vote_budget_s`` past its first failure; it then abstains. The
-default (None) never stops one, so every program that finishes has its full voting
-class and maj@N is exact; ``vote_budget_s=0`` stops at the first failure, as evalplus
-does (pass/fail only, the fastest).
+tasks default to 20 s (docs/sandbox.md, "Voting budget"); None never stops one, so every
+program that finishes has its full voting class; ``vote_budget_s=0`` stops at the first
+failure, as evalplus does (pass/fail only, the fastest).
 """
 
 from __future__ import annotations
