@@ -193,6 +193,7 @@ AGGREGATIONS: Registry[Any] = Registry("aggregation", "harness.aggregate:Aggrega
     "product": "harness.aggregate:PRODUCT",
 }, instances=True)
 IMPORTERS: Registry[type[Any]] = Registry("importer", "harness.store.importers:Importer", {
+    "codet-humaneval": "harness.store.importers:CodetHumanEvalImporter",
     "evalplus": "harness.store.importers:EvalplusImporter",
     "evalplus-results": "harness.interop.evalplus_files:EvalplusResultsImporter",
     "flat": "harness.store.importers:FlatImporter",

@@ -11,11 +11,18 @@ from pathlib import Path
 
 import pytest
 from helpers import run_cli
-from leaderboard_helpers import POLICY, SITE_PRMS, TASK
+from leaderboard_helpers import (
+    POLICY,
+    SITE_PRMS,
+    TASK,
+    CheckpointPRM,
+    register_test_prms,
+)
 
 from harness.config import PluginConfig
 from harness.errors import HarnessError
 from harness.leaderboard.board import load_board
+from harness.leaderboard.entry import spec_sha256
 from harness.leaderboard.pools import read_task_pool
 from harness.leaderboard.submit import make_entry
 from harness.leaderboard.validate import validate_entry
@@ -372,7 +379,7 @@ def test_ci_self_gate_passes_with_zero_delta_and_a_worse_prm_fails(world, tmp_pa
     oracle = world["entries"]["sim-oracle"]
     status, out, err = run_cli(["ci", "--board", "sim-arith", "--prm", "sim-oracle",
                                 "--against", oracle, "--pools-dir", pools, "--report",
-                                tmp_path / "ci.json"], capsys)
+                                tmp_path / "ci.json", "--no-cache"], capsys)
     assert status == 0, out + err
     assert "**PASS**" in out
     report = json.loads((tmp_path / "ci.json").read_text())
@@ -380,12 +387,13 @@ def test_ci_self_gate_passes_with_zero_delta_and_a_worse_prm_fails(world, tmp_pa
     assert report["passed"] and report["metric"] == "prm@16"
     assert row["delta"] == 0.0 and row["ci"] == [0.0, 0.0]
     status, out, _ = run_cli(["ci", "--board", "sim-arith", "--prm", "random", "--against",
-                              oracle, "--pools-dir", pools, "--metric", "wmaj@8"], capsys)
+                              oracle, "--pools-dir", pools, "--metric", "wmaj@8",
+                              "--cache-dir", tmp_path / "cache"], capsys)
     assert status == 1 and "REGRESSION" in out
     bad = _copy(world, "sim-oracle", tmp_path)
     _inflated_metric(bad)
     status, _, err = run_cli(["ci", "--board", "sim-arith", "--prm", "sim-oracle",
-                              "--against", bad, "--pools-dir", pools], capsys)
+                              "--against", bad, "--pools-dir", pools, "--no-cache"], capsys)
     assert status == 2 and "not valid" in err
 
 
@@ -405,3 +413,168 @@ def test_ci_gate_fails_on_shuffled_scores(world):
     report = gate(board, pools, shuffled, "last", baseline)
     assert not report["passed"]
     assert report["tasks"][TASK]["ci"][1] < 0
+
+
+def test_ci_exit_codes_self_shuffled_and_better(world, tmp_path, capsys):
+    """Gated against the sim-noisy-4 entry: the same PRM passes with delta 0, the oracle's
+    verdicts shuffled across each problem's samples fail, the oracle (better) passes."""
+    register_test_prms()
+    pools, noisy = world["board"].pools_dir, world["entries"]["sim-noisy-4"]
+    base = ["ci", "--board", "sim-arith", "--against", noisy, "--pools-dir", pools,
+            "--no-cache"]
+    status, out, _ = run_cli([*base, "--prm", "sim-noisy", "--option", "noise=4.0",
+                              "--option", "seed=0"], capsys)
+    assert status == 0 and "| +0.0000 | [+0.0000, +0.0000] | pass |" in out, out
+    status, out, _ = run_cli([*base, "--prm", "lb-shuffled-oracle"], capsys)
+    assert status == 1 and "REGRESSION" in out, out
+    status, out, _ = run_cli([*base, "--prm", "sim-oracle"], capsys)
+    assert status == 0 and "**PASS**" in out, out
+
+
+def test_ci_cache_spares_the_model_and_a_changed_checkpoint_is_scored_again(
+        world, tmp_path, capsys):
+    register_test_prms()
+    checkpoint = tmp_path / "ckpt.json"
+    checkpoint.write_text(json.dumps({"noise": 1.0, "seed": 0}))
+    cache = tmp_path / "cache"
+    args = ["ci", "--board", "sim-arith", "--prm", "lb-checkpoint", "--option",
+            f"checkpoint={checkpoint}", "--against", world["entries"]["sim-noisy-1"],
+            "--pools-dir", world["board"].pools_dir, "--cache-dir", cache, "--report",
+            tmp_path / "r.json"]
+    CheckpointPRM.calls = 0
+    status, first, _ = run_cli(args, capsys)
+    assert status == 0, first
+    calls = CheckpointPRM.calls
+    assert calls > 0  # 1600 samples, scored in chunks
+    assert json.loads((tmp_path / "r.json").read_text())["candidate"]["cache"]["scored"] == [
+        TASK]
+    status, again, err = run_cli(args, capsys)
+    assert status == 0 and CheckpointPRM.calls == calls  # no model call at all
+    assert "from the cache" in err
+    assert again == first  # the same gate, to the byte
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["candidate"]["cache"]["hits"] == [TASK]
+    # new weights at the same path: a new resolved identity, scored again
+    checkpoint.write_text(json.dumps({"noise": 4.0, "seed": 0}))
+    status, changed, _ = run_cli(args, capsys)
+    assert CheckpointPRM.calls == 2 * calls
+    assert json.loads((tmp_path / "r.json").read_text())["candidate"]["cache"]["scored"] == [
+        TASK]
+    assert changed != first and status == 1  # noise 4 regresses against noise 1
+    assert len(list(cache.glob("*.json"))) == 2
+
+
+def test_a_corrupt_ci_cache_is_an_error_not_scores(world, tmp_path, capsys):
+    cache = tmp_path / "cache"
+    args = ["ci", "--board", "sim-arith", "--prm", "length", "--against",
+            world["entries"]["length"], "--pools-dir", world["board"].pools_dir,
+            "--cache-dir", cache]
+    assert run_cli(args, capsys)[0] == 0
+    (cached,) = cache.glob("*.json")
+    doc = json.loads(cached.read_text())
+    first = next(iter(doc["scores"]))
+    doc["scores"][first][0] = doc["scores"][first][0][:-1]
+    cached.write_text(json.dumps(doc))
+    status, _, err = run_cli(args, capsys)
+    assert status == 2 and f"field 'scores.{first}'" in err and str(cached) in err
+
+
+def test_audit_passes_an_honest_entry_and_names_a_subtly_edited_sample(world, tmp_path,
+                                                                        capsys):
+    """The sim-noisy-1 entry re-scored by the PRM it declares: audited. Then one step
+    score (not the last: aggregation last, so no claimed metric moves) of one audited
+    sample is moved by 0.05: still valid by recomputation, but the audit names it."""
+    from harness.pipeline.board_pools import audit_entry
+
+    board, pools = world["board"], {TASK: world["pool"]}
+    honest = validate_entry(board, world["entries"]["sim-noisy-1"], pools)
+    audit = audit_entry(board, honest, 40, seed=3)
+    assert audit["status"] == "audited" and audit["k"] == 40, audit
+    assert audit["max_abs_diff"] <= 0.02 and not audit["problems"]
+    edited = _copy(world, "sim-noisy-1", tmp_path)
+    rows = _lines(edited)
+    audited = {(pid, sid) for _, pid, sid in audit["samples"]}
+    target = next(i for i, r in enumerate(rows)
+                  if (r["problem_id"], r["sample_id"]) in audited and len(r["step_scores"]) > 2)
+    step = rows[target]["step_scores"]
+    step[0] = step[0] + 0.05 if step[0] < 0.9 else step[0] - 0.05
+    _write_lines(edited, rows)
+    tampered = validate_entry(board, edited, pools)
+    assert tampered.ok, tampered.problems  # no claimed number moved
+    status, out, _ = run_cli(["leaderboard", "validate", "sim-arith", edited, "--pools-dir",
+                              board.pools_dir, "--audit", "40", "--audit-seed", "3"], capsys)
+    assert status == 1, out
+    sid, pid = rows[target]["sample_id"], rows[target]["problem_id"]
+    assert f"sample {sid!r} of problem {pid!r}: field 'step_scores': step 0" in out, out
+    assert "audit failed" in out
+    status, out, _ = run_cli(["leaderboard", "validate", "sim-arith",
+                              world["entries"]["sim-noisy-1"], "--pools-dir", board.pools_dir,
+                              "--audit", "40", "--audit-seed", "3"], capsys)
+    assert status == 0 and "audited (40 samples re-scored" in out, out
+
+
+def test_audit_of_an_entry_with_no_rebuildable_prm_is_unavailable(world, tmp_path):
+    from harness.pipeline.board_pools import audit_entry
+
+    entry = _copy(world, "length", tmp_path)
+    doc = _doc(entry)
+    doc["prm"]["spec"] = {"prm_id": "length"}
+    doc["prm"]["spec_sha256"] = spec_sha256(doc["prm"]["spec"])
+    _write_doc(entry, doc)
+    verdict = validate_entry(world["board"], entry, {TASK: world["pool"]})
+    assert verdict.ok
+    assert audit_entry(world["board"], verdict, 5)["status"] == "unavailable"
+
+
+def test_shipped_sim_arith_entries_validate_and_audit(world, capsys):
+    status, out, _ = run_cli(["leaderboard", "validate", "sim-arith", "--pools-dir",
+                              world["board"].pools_dir, "--audit", "20"], capsys)
+    assert status == 0, out
+    names = {"sim-oracle", "sim-noisy-1", "sim-noisy-4", "random", "length"}
+    for name in names:
+        assert f"entries/{name}: valid, audited (20 samples" in out, out
+
+
+def test_math_qwen100_board_regenerates_to_its_pins_and_its_entries_validate(
+        shared_data, tmp_path, capsys):
+    pools = tmp_path / "pools"
+    status, out, _ = run_cli(["leaderboard", "build-pools", "math-qwen100", "--pools-dir",
+                              pools], capsys)
+    assert status == 0 and "matches the pins" in out, out
+    board = load_board("math-qwen100").with_pools_dir(pools)
+    pool = read_task_pool(board, "math-qwen100")
+    assert len(pool.problem_ids) == 100
+    assert all(len(pool.correct[p]) == 8 for p in pool.problem_ids)
+    assert pool.grader_rules_version == board.tasks["math-qwen100"].grader_rules_version
+    status, out, _ = run_cli(["leaderboard", "validate", "math-qwen100", "--pools-dir",
+                              pools, "--audit", "10"], capsys)
+    assert status == 0, out
+    assert "entries/stored-rm: valid, not audited" in out  # its RM is not here
+    assert "entries/random: valid, audited" in out and "entries/length: valid, audited" in out
+
+
+def test_codet_humaneval_pool_is_keyed_by_entry_point_and_cut_to_its_first_16(shared_data):
+    """The CodeT file is not in HumanEval's order: each line is matched to the HumanEval+
+    problem defining the same function (the closest prompt where two share a name, as
+    HumanEval/56 and /61 do), and the board keeps the first 16 samples in file order."""
+    from harness.pipeline.board_pools import _rename_by_entry_point
+    from harness.registry import TASKS
+    from harness.store.importers import read_external
+
+    board = load_board("humaneval-codegen16b")
+    spec = board.tasks["humaneval-codegen16b"].build
+    assert spec["first_samples"] == 16 and spec["grader"] == "humanevalplus"
+    path = shared_data / spec["import"]["file"]
+    pool = read_external(path, "codet-humaneval", "x", "none")
+    raw = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(pool.samples) == 164 and {len(s) for s in pool.samples.values()} == {100}
+    task = TASKS.build("humanevalplus", {}, data_dir=shared_data)
+    problems = {p.id: p for p in task.load()}
+    _rename_by_entry_point(pool, problems, "humanevalplus")
+    assert list(pool.samples) == list(problems)
+    for pid, samples in pool.samples.items():
+        line = int(pool.problems[pid]["imported_as"].split("-")[1])
+        assert raw[line - 1]["samples"][:16] == [s.text for s in samples[:16]]
+        assert f"def {problems[pid].metadata['entry_point']}(" in raw[line - 1]["prompt"]
+    assert '"<" and ">"' in pool.problems["HumanEval/56"]["prompt"]
+    assert '"(" and ")"' in pool.problems["HumanEval/61"]["prompt"]

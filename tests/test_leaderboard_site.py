@@ -151,3 +151,43 @@ def test_cli_build(site, tmp_path, capsys):
     status, _, _ = run_cli(["leaderboard", "build", "sim-arith", tmp_path / "absent",
                             "--out", out], capsys)
     assert status == 2
+
+
+def test_cli_build_audit_badges_the_audited_and_drops_a_failed_audit(site, tmp_path, capsys):
+    """``build --audit K``: an honest entry gets the audited badge on the page and in
+    board.json; a copy whose first step scores were moved by 0.05 (aggregation last, so
+    it still validates) fails its audit and is not shown."""
+    from harness.leaderboard.validate import validate_entry
+
+    edited = tmp_path / "edited"
+    shutil.copytree(site["entries"]["sim-oracle"], edited)
+    path = edited / "scores" / f"{TASK}.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    for row in rows:
+        if len(row["step_scores"]) > 1:
+            first = row["step_scores"][0]
+            row["step_scores"][0] = first - 0.05 if first > 0.5 else first + 0.05
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert validate_entry(site["board"], edited, site["pools"]).ok
+    out = tmp_path / "out"
+    honest = site["entries"]["sim-noisy-1"]
+    status, text, _ = run_cli(["leaderboard", "build", "sim-arith", honest, edited, "--out",
+                               out, "--pools-dir", site["board"].pools_dir, "--audit", "25"],
+                              capsys)
+    assert status == 0, text
+    assert "sim-noisy-1: rank 1-1 audited" in text and "edited: rejected" in text, text
+    data = json.loads((out / "board.json").read_text())
+    assert [e["name"] for e in data["entries"]] == ["sim-noisy-1"]
+    assert data["entries"][0]["audited"] and data["entries"][0]["audit"]["k"] == 25
+    assert [r["name"] for r in data["rejected"]] == ["edited"]
+    page = (out / "index.html").read_text()
+    # the legend and the one audited row
+    assert page.count('class="badge audited"') == 2
+    assert page.count('class="badge audited" title=') == 1
+    assert 'class="badge audited"' in (out / "entry-sim-noisy-1.html").read_text()
+    # without --audit no entry claims the badge
+    status, _, _ = run_cli(["leaderboard", "build", "sim-arith", honest, "--out",
+                            tmp_path / "plain", "--pools-dir", site["board"].pools_dir],
+                           capsys)
+    assert status == 0
+    assert 'badge audited' not in (tmp_path / "plain" / "index.html").read_text()

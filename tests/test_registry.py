@@ -44,8 +44,8 @@ def test_kinds_cover_the_former_side_tables():
                                    "family", "aggregation", "importer", "baseline",
                                    "step-baseline"}
     assert registry.names("aggregation") == ["last", "mean", "min", "product"]
-    assert registry.names("importer") == ["evalplus", "evalplus-results", "flat",
-                                          "lm-eval-samples", "qwen-math-eval"]
+    assert registry.names("importer") == ["codet-humaneval", "evalplus", "evalplus-results",
+                                          "flat", "lm-eval-samples", "qwen-math-eval"]
     assert len(registry.names("family")) == 8
     # the PRM baselines keep their names; the step-level ones are not called the same
     assert registry.names("baseline") == ["length", "random", "step-label"]

@@ -25,7 +25,7 @@ BOARD_SCHEMA = 1
 ENTRY_METRIC_KINDS = ("prm", "wmaj")
 REFERENCE_METRIC_KINDS = ("maj", "pass")
 _TOP_FIELDS = {"schema_version", "name", "title", "description", "pools_dir", "ns", "metrics",
-               "reference_metrics", "aggregations", "ranking", "ci", "tasks"}
+               "reference_metrics", "aggregations", "ranking", "ci", "tasks", "entries"}
 _TASK_FIELDS = {"pool_sha256", "grades_sha256", "grader_rules_version", "n_problems",
                 "n_samples", "build"}
 _CI_FIELDS = {"method", "level", "bootstrap", "draws", "seed"}
@@ -57,6 +57,10 @@ class Board:
     ranking: dict[str, Any]
     ci: dict[str, Any]
     tasks: dict[str, BoardTask]
+    #: the shipped entries, made by ``leaderboard make-entries``: each a ``name``, an
+    #: ``aggregation`` and either ``prm`` (a plug-in config scoring the stored pools) or
+    #: ``pool_scores`` (the label of scores the imported pool carries) with ``prm_id``
+    entries: list[dict[str, Any]] = field(default_factory=list)
 
     def claimed_names(self) -> list[str]:
         """The metric names every entry claims per task: ``prm@N``, ``wmaj@N`` ..."""
@@ -162,4 +166,29 @@ def load_board(name_or_path: str | Path) -> Board:
                  description=str(data.get("description", "")), path=path,
                  pools_dir=(path.parent / _need(data, "pools_dir", str, where)).resolve(),
                  ns=sorted(set(ns)), metrics=list(kinds), reference_metrics=list(reference),
-                 aggregations=aggregations, ranking=dict(ranking), ci=ci, tasks=tasks)
+                 aggregations=aggregations, ranking=dict(ranking), ci=ci, tasks=tasks,
+                 entries=_entries(data.get("entries") or [], aggregations, where))
+
+
+def _entries(raw: Any, aggregations: list[str], where: str) -> list[dict[str, Any]]:
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: field 'entries' must be a list")
+    out, seen = [], set()
+    for i, item in enumerate(raw):
+        ewhere = f"{where}: entries[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{ewhere}: must be a mapping")
+        extra = sorted(set(item) - {"name", "aggregation", "prm", "pool_scores", "prm_id",
+                                    "submitter"})
+        if extra:
+            raise ConfigError(f"{ewhere}: unknown field(s) {extra}")
+        name = _need(item, "name", str, ewhere)
+        if name in seen:
+            raise ConfigError(f"{ewhere}: field 'name': {name!r} twice")
+        seen.add(name)
+        if ("prm" in item) == ("pool_scores" in item):
+            raise ConfigError(f"{ewhere}: needs exactly one of 'prm', 'pool_scores'")
+        if item.get("aggregation", aggregations[0]) not in aggregations:
+            raise ConfigError(f"{ewhere}: field 'aggregation' must be one of {aggregations}")
+        out.append(dict(item))
+    return out

@@ -46,6 +46,7 @@ class Shown:
     rank: tuple[int, int] = (0, 0)
     score: float = 0.0
     scores_sha256: dict[str, str] | None = None
+    audit: dict[str, Any] | None = None
 
     @property
     def page(self) -> str:
@@ -83,9 +84,10 @@ def rank_intervals(per_task: list[np.ndarray], n_boot: int, seed: int, level: fl
     return [(int(a), int(b)) for a, b in zip(lo, hi, strict=True)]
 
 
-def collect(board: Board, entries: list[Path], pools: dict[str, TaskPool]
-            ) -> dict[str, Any]:
-    """Validate, rank and gather everything the pages show (the board.json document)."""
+def collect(board: Board, entries: list[Path], pools: dict[str, TaskPool],
+            audits: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Validate, rank and gather everything the pages show (the board.json document).
+    ``audits``: entry folder (as given) -> its audit; one that failed is not shown."""
     shown: list[Shown] = []
     rejected: list[dict[str, Any]] = []
     per_task: dict[str, list[np.ndarray]] = {task: [] for task in board.tasks}
@@ -93,13 +95,16 @@ def collect(board: Board, entries: list[Path], pools: dict[str, TaskPool]
     descending = board.ranking.get("order", "descending") == "descending"
     for path in sorted(entries, key=lambda p: (p.name, str(p))):
         verdict = validate_entry(board, path, pools)
-        if not verdict.ok:
-            rejected.append({"name": path.name, "reasons": len(verdict.problems)})
+        audit = (audits or {}).get(str(path))
+        if not verdict.ok or (audit is not None and audit["status"] == "failed"):
+            rejected.append({"name": path.name, "reasons": len(verdict.problems) or
+                             len(audit["problems"] if audit else [])})
             continue
         assert verdict.aggregation is not None
         doc = read_json(path / "entry.json")
         item = Shown(path.name, path, doc, verdict.recomputed,
-                     scores_sha256={t: _file_sha256(scores_path(path, t)) for t in board.tasks})
+                     scores_sha256={t: _file_sha256(scores_path(path, t)) for t in board.tasks},
+                     audit=audit)
         item.score = float(np.mean([verdict.recomputed[t][metric]["value"]
                                     for t in board.tasks]))
         for task in board.tasks:
@@ -127,7 +132,9 @@ def collect(board: Board, entries: list[Path], pools: dict[str, TaskPool]
                       "n_samples": board.tasks[t].n_samples} for t in board.tasks},
         "entries": [{
             "name": s.name, "page": s.page, "rank": list(s.rank), "score": s.score,
-            "recomputed": True,
+            "recomputed": True, "audited": (s.audit or {}).get("status") == "audited",
+            "audit": ({k: v for k, v in s.audit.items() if k != "problems"} if s.audit
+                      else None),
             "prm": s.doc.get("prm"), "harness": s.doc.get("harness"),
             "submitter": s.doc.get("submitter"), "date": s.doc.get("date"),
             "scores_sha256": s.scores_sha256,
@@ -149,6 +156,7 @@ th.sorted-asc::after{content:" \\25B2"}th.sorted-desc::after{content:" \\25BC"}
 td.name,th.name{text-align:left}tr:nth-child(even) td{background:#f0f3f8}
 .badge{display:inline-block;background:#1f7a3a;color:#fff;border-radius:.8em;
 padding:.1em .6em;font-size:.8em}.ci{color:#666;font-size:.85em}
+.badge.audited{background:#1f4f9a}
 .rejected{color:#8a1c1c}code{font-size:.85em}
 """
 
@@ -193,6 +201,15 @@ def _rank_text(rank: list[int]) -> str:
     return str(rank[0]) if rank[0] == rank[1] else f"{rank[0]}–{rank[1]}"
 
 
+def _audit_badge(entry: dict[str, Any]) -> str:
+    if not entry.get("audited"):
+        return ""
+    audit = entry["audit"]
+    return (f" <span class=\"badge audited\" title=\"{audit['k']} samples re-scored with "
+            f"the declared PRM (seed {audit['seed']}); every step score within "
+            f"{audit['tolerance']}\">audited</span>")
+
+
 def render_index(data: dict[str, Any]) -> str:
     esc = html.escape
     cols = _columns(data)
@@ -208,7 +225,7 @@ def render_index(data: dict[str, Any]) -> str:
                  f"{esc(_rank_text(e['rank']))}</td>",
                  f"<td class=\"name\" data-sort=\"{esc(e['name'])}\"><a href=\""
                  f"{esc(e['page'])}\">{esc(e['name'])}</a> <span class=\"badge\">recomputed"
-                 f"</span></td>",
+                 f"</span>{_audit_badge(e)}</td>",
                  f"<td class=\"name\" data-sort=\"{esc(str(e['prm'].get('id')))}\">"
                  f"{esc(str(e['prm'].get('id')))}</td>",
                  f"<td class=\"name\" data-sort=\"{esc(str(e['prm'].get('aggregation')))}\">"
@@ -237,7 +254,12 @@ def render_index(data: dict[str, Any]) -> str:
         f"<p><span class=\"badge\">recomputed</span> every entry shown was validated and "
         f"all its numbers recomputed from its stored step scores and the board's stored "
         f"grades by prm-harness {esc(data['harness_version'])}.</p>\n"
-        f"<p>Ranked by <code>{esc(data['ranking']['metric'])}</code> "
+        + ("<p><span class=\"badge audited\">audited</span> a seeded random sample of the "
+           "entry's samples was re-scored with the PRM it declares and every step score "
+           "was within the audit tolerance; entries without it were not audited (their "
+           "PRM cannot be built here, or no audit was asked).</p>\n"
+           if any(e.get("audited") for e in data["entries"]) else "")
+        + f"<p>Ranked by <code>{esc(data['ranking']['metric'])}</code> "
         f"({esc(data['ranking'].get('order', 'descending'))}). Values with {level}% CIs "
         f"({esc(data['ci']['method'])}, {data['ci']['bootstrap']} resamples, seed "
         f"{data['ci']['seed']}); rank intervals from a paired bootstrap over problems with "
@@ -298,7 +320,8 @@ def render_entry(data: dict[str, Any], entry: dict[str, Any]) -> str:
     esc = html.escape
     level = round(data["ci"]["level"] * 100)
     parts = [f"<p><a href=\"index.html\">← {esc(data['board'])}</a></p>",
-             f"<h1>{esc(entry['name'])} <span class=\"badge\">recomputed</span></h1>",
+             f"<h1>{esc(entry['name'])} <span class=\"badge\">recomputed</span>"
+             f"{_audit_badge(entry)}</h1>",
              f"<p>Rank {esc(_rank_text(entry['rank']))} by "
              f"<code>{esc(data['ranking']['metric'])}</code>.</p>"]
     for task, claims in entry["tasks"].items():
@@ -366,9 +389,10 @@ def render_csv(data: dict[str, Any]) -> str:
 
 
 def build_site(board: Board, entries: list[Path], out: Path,
-               pools: dict[str, TaskPool]) -> dict[str, Any]:
+               pools: dict[str, TaskPool],
+               audits: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Write the site and tables to ``out``; the board.json document."""
-    data = collect(board, entries, pools)
+    data = collect(board, entries, pools, audits)
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "index.html", render_index(data))
     for entry in data["entries"]:

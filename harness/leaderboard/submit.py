@@ -14,7 +14,7 @@ from harness import __version__
 from harness.errors import HarnessError
 from harness.leaderboard.board import Board
 from harness.leaderboard.entry import ENTRY_SCHEMA, recompute, spec_sha256, write_entry
-from harness.leaderboard.pools import read_task_pool, sample_key
+from harness.leaderboard.pools import TaskPool, read_task_pool, sample_key
 from harness.store.provenance import git_revision, now_utc
 from harness.store.run_reader import read_run, score_stages
 from harness.store.rundir import RunDir
@@ -49,7 +49,9 @@ def make_entry(board: Board, runs: list[Path], out: Path, prm: str | None = None
         if label not in records.scores:
             raise HarnessError(f"run {run.path}: choose a PRM with --prm among {labels}")
         stage = run.manifest()["stages"][score_stages(run)[label]]
-        this_identity = stage.get("prm_identity") or {"prm_id": label}
+        this_identity = dict(stage.get("prm_identity") or {"prm_id": label})
+        if stage.get("prm_config"):  # what rebuilds the PRM (an audit re-scores with it)
+            this_identity["plugin"] = stage["prm_config"]
         if identity is not None and this_identity != identity:
             raise HarnessError(f"run {run.path}: PRM {label!r} differs from the other runs'")
         identity = this_identity
@@ -70,17 +72,46 @@ def make_entry(board: Board, runs: list[Path], out: Path, prm: str | None = None
     missing = sorted(set(board.tasks) - set(tasks))
     if missing:
         raise HarnessError(f"board {board.name!r} also needs runs for {missing}")
-    document = {
+    document = entry_document(board, str(identity.get("prm_id", prm)), identity, tasks,
+                              chosen_aggregation, submitter, revision or identity.get("revision"))
+    write_entry(out, document, scores_rows)
+    return document
+
+
+def entry_document(board: Board, prm_id: str, spec: dict[str, Any], tasks: dict[str, Any],
+                   aggregation: str, submitter: str, revision: str | None) -> dict[str, Any]:
+    return {
         "schema_version": ENTRY_SCHEMA,
         "board": board.name,
-        "prm": {"id": str(identity.get("prm_id", prm)),
-                "revision": revision or identity.get("revision"),
-                "spec": identity, "spec_sha256": spec_sha256(identity),
-                "aggregation": chosen_aggregation},
+        "prm": {"id": prm_id, "revision": revision, "spec": spec,
+                "spec_sha256": spec_sha256(spec), "aggregation": aggregation},
         "harness": {"version": __version__, "git_revision": git_revision()},
         "submitter": submitter,
         "date": now_utc(),
         "tasks": tasks,
     }
-    write_entry(out, document, scores_rows)
+
+
+def entry_from_scores(board: Board, pools: dict[str, TaskPool],
+                      scores: dict[str, dict[str, list[list[float]]]], out: Path,
+                      prm_id: str, spec: dict[str, Any], aggregation: str,
+                      submitter: str = "anonymous", revision: str | None = None
+                      ) -> dict[str, Any]:
+    """Write the entry whose step scores are ``scores`` (task -> problem id -> each
+    sample's step scores in pool order) on the board's stored ``pools``."""
+    if aggregation not in board.aggregations:
+        raise HarnessError(f"aggregation {aggregation!r} is not one of board "
+                           f"{board.name!r}'s {board.aggregations}")
+    tasks: dict[str, Any] = {}
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for task in board.tasks:
+        pool = pools[task]
+        rows[task] = [{"problem_id": pid, "sample_id": key, "step_scores": list(scored)}
+                      for pid in pool.problem_ids
+                      for key, scored in zip(pool.sample_ids[pid], scores[task][pid],
+                                             strict=True)]
+        tasks[task] = {"pool_sha256": pool.pool_sha256,
+                       "metrics": recompute(board, pool, scores[task], aggregation)}
+    document = entry_document(board, prm_id, spec, tasks, aggregation, submitter, revision)
+    write_entry(out, document, rows)
     return document

@@ -45,9 +45,13 @@ def _task_grades(pool: ImportedPool, task: Task) -> dict[str, list[Grade]]:
 def import_run(path: Path, fmt: str, runs_root: Path, name: str | None, prm_id: str,
                transform: str, task_name: str | None = None, data_dir: Path | None = None,
                task_options: dict[str, Any] | None = None, regrade: bool = False,
-               shard_size: int = 16) -> RunDir:
-    """Read ``path`` and store it as a run; returns the run directory."""
+               shard_size: int = 16,
+               prepare: Callable[[ImportedPool], dict[str, Any]] | None = None) -> RunDir:
+    """Read ``path`` and store it as a run; returns the run directory. ``prepare`` (a
+    leaderboard's build) may edit the pool read (keep some samples, set its own grades)
+    and returns what it did, which the run's source and grades stage record."""
     pool = read_external(path, fmt, prm_id, transform)
+    prepared = prepare(pool) if prepare is not None else None
     task = TASKS.build(task_name, task_options, data_dir=data_dir) if task_name else None
     if task is not None:
         _retask(pool, task, path)
@@ -59,7 +63,8 @@ def import_run(path: Path, fmt: str, runs_root: Path, name: str | None, prm_id: 
         pool.grades = _task_grades(pool, task)
     source = {"path": str(path), "sha256": file_sha256(path), "format": fmt,
               "score_transform": transform, "prm_id": prm_id if pool.scores else None,
-              "task": task_name, "task_options": task_options or {}, "regrade": regrade}
+              "task": task_name, "task_options": task_options or {}, "regrade": regrade,
+              **({"prepared": prepared} if prepared is not None else {})}
     identity = {"import": source}
     run_name = name or f"import__{path.stem}__{key_of(identity)[:10]}"
     run = RunDir.create(runs_root, run_name, identity)
@@ -94,7 +99,8 @@ def import_run(path: Path, fmt: str, runs_root: Path, name: str | None, prm_id: 
                   "importing pool", extra={"imported": True})
         run_stage(run, GRADES, units(GRADES, grade_keys), rows_of(pool.grades), local,
                   "importing grades",
-                  extra={"source": "task" if graded_by_task else "file"})
+                  extra={"source": "task" if graded_by_task else "file",
+                         **((prepared or {}).get("grades_extra") or {})})
         if pool.scores:
             stage = prm_stage(prm_id)
             run_stage(run, stage, units(stage, score_keys), rows_of(pool.scores), local,

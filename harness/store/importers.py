@@ -9,11 +9,15 @@ Formats (registry kind ``importer``):
 - ``qwen-math-eval``: the Qwen2.5-Math evaluation output (``idx``, ``question``,
   ``answer``, ``code``/``response``: n responses, ``pred``: extracted answers, ``score``:
   correctness flags, ``pred_score``: one reward-model score per response).
+- ``codet-humaneval``: CodeT's generated HumanEval samples (``prompt``, ``samples``: the
+  completions), problem ``line-<n>`` for line n (the file is not in HumanEval's order;
+  the function the prompt defines last names the problem); no grades.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -205,6 +209,36 @@ class QwenMathEvalImporter(Importer):
 
     def read(self, path: Path, prm_id: str, transform: str) -> ImportedPool:
         return read_qwen_math_eval_pool(path, prm_id, transform)
+
+
+class CodetHumanEvalImporter(Importer):
+    """CodeT's ``HumanEval_*_code_solution.jsonl``: one line per HumanEval problem, not in
+    the benchmark's order (problem ``line-<n>``; ``problems[id]["entry_point"]`` is the
+    function its prompt defines last), its ``samples`` the completions in the file's order
+    (sample id = position)."""
+
+    name = "codet-humaneval"
+
+    def read(self, path: Path, prm_id: str, transform: str) -> ImportedPool:
+        pool = ImportedPool()
+        for line, row in read_jsonl(path):
+            prompt, samples = row.get("prompt"), row.get("samples")
+            if not isinstance(prompt, str):
+                raise InputError("missing or not a string", path=path, line=line,
+                                 field="prompt")
+            if not isinstance(samples, list) or not all(isinstance(x, str) for x in samples):
+                raise InputError("expected a list of strings", path=path, line=line,
+                                 field="samples")
+            problem_id = f"line-{line}"
+            defined = re.findall(r"^def\s+(\w+)\s*\(", prompt, flags=re.MULTILINE)
+            pool.problems[problem_id] = {"prompt": prompt,
+                                         "entry_point": defined[-1] if defined else None}
+            for j, text in enumerate(samples):
+                pool.add(Sample(problem_id, j, text, steps=split_blank_lines(text) or [text],
+                                sample_id=str(j)))
+        if not pool.samples:
+            raise InputError("no problems in file", path=path)
+        return pool
 
 
 def read_external(path: Path, fmt: str, prm_id: str, transform: str) -> ImportedPool:
