@@ -5,7 +5,10 @@ everything else is here. Options (strings from ``--option KEY=VALUE`` are accept
 
 - ``prompt_style``: ``qwen`` (default; system prompt "Please reason step by step, and put
   your final answer within \\boxed{}." and the problem as the user turn), ``plain`` (no
-  system turn; that instruction appended to the user turn), ``bare`` (the problem only).
+  system turn; that instruction appended to the user turn), ``bare`` (the problem only),
+  ``fewshot`` (for base models: two worked examples, then ``Problem: ...`` and
+  ``Solution:`` to continue, as one user turn; use it with a template that passes the text
+  through, e.g. ``examples/real/raw.jinja``, and the stop string ``"\\n\\nProblem:"``).
 - ``steps``: ``blank`` (default: split after blank lines), ``markers`` (split before
   "Step k:" markers at line starts, optionally bold or as a heading), or
   ``regex:PATTERN`` (split after each match of PATTERN). Joining the steps always gives
@@ -34,7 +37,18 @@ from harness.tasks.options import bool_option
 from harness.types import Grade, Message, Problem, Sample
 
 QWEN_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
-PROMPT_STYLES = ("qwen", "plain", "bare")
+PROMPT_STYLES = ("qwen", "plain", "bare", "fewshot")
+#: the worked examples of the ``fewshot`` style (steps split at blank lines, answer boxed)
+FEWSHOT_EXAMPLES = (
+    "Problem: Mia has 4 pencils. Then Mia buys 9 more pencils. Then Mia gives away 5 "
+    "pencils. How many pencils does Mia have at the end?\n"
+    "Solution: Mia buys 9 more pencils: 4 + 9 = 13.\n\n"
+    "Mia gives away 5 pencils: 13 - 5 = 8.\n\n"
+    "The final answer is $\\boxed{8}$.\n\n"
+    "Problem: If $3x - 2 = 10$, what is $x^2$?\n"
+    "Solution: Add 2 to both sides: $3x = 12$, so $x = 4$.\n\n"
+    "Then $x^2 = 4^2 = 16$.\n\n"
+    "The final answer is $\\boxed{16}$.\n\n")
 STEP_MARKER = re.compile(r"(?im)^[ \t]*(?:#{1,6}[ \t]*)?(?:\*\*)?step[ \t]*\d+[ \t]*(?:\*\*)?[:.]")
 
 
@@ -104,6 +118,9 @@ class MathTask(Task):
             return [{"role": "user", "content": f"{statement}\n\n{QWEN_SYSTEM}"}]
         if style == "bare":
             return [{"role": "user", "content": statement}]
+        if style == "fewshot":
+            return [{"role": "user",
+                     "content": f"{FEWSHOT_EXAMPLES}Problem: {statement}\nSolution:"}]
         raise ConfigError(f"prompt style {style!r}: choose from {PROMPT_STYLES}")
 
     def make_problem(self, problem_id: str, statement: str, answer: str,
