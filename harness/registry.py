@@ -83,6 +83,14 @@ class Registry(Generic[T]):
 
         return add if obj is None else add(obj)
 
+    def unregister(self, name: str) -> None:
+        """Forget a run-time registration (built-ins and entry points stay known)."""
+        if name in self.builtins or name in self._entry_points():
+            raise ConfigError(f"{self.kind} {name!r} is not a run-time registration")
+        if name not in self._resolved:
+            raise ConfigError(f"{self.kind} {name!r} is not registered")
+        del self._resolved[name]
+
     def _entry_points(self) -> dict[str, Any]:
         """Installed entry points of the group, read once per process (a scan is slow)."""
         if self._eps is None:

@@ -3,9 +3,10 @@ pools regenerated into a folder, and entries made by ``submit``'s code from real
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,9 +95,17 @@ class ShuffledOraclePRM(SimOraclePRM):
         return out
 
 
-def register_test_prms() -> None:
-    """Make the two plug-ins above known to the registry (idempotent)."""
-    for name, cls in (("lb-checkpoint", CheckpointPRM),
-                      ("lb-shuffled-oracle", ShuffledOraclePRM)):
-        if name not in registry.names("prm"):
-            registry.register("prm", name)(cls)
+TEST_PRMS = (("lb-checkpoint", CheckpointPRM), ("lb-shuffled-oracle", ShuffledOraclePRM))
+
+
+@contextlib.contextmanager
+def extra_prms_registered() -> Iterator[None]:
+    """The two plug-ins above, known to the registry for the block only (other tests
+    count the registry's names)."""
+    for name, cls in TEST_PRMS:
+        registry.register("prm", name)(cls)
+    try:
+        yield
+    finally:
+        for name, _ in TEST_PRMS:
+            registry.registry_for("prm").unregister(name)

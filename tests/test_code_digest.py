@@ -85,7 +85,9 @@ PASSES = {"canonical", "same, built another way", "ints where it wrote floats"}
 def _grade(shared_data, min_items: int) -> dict[tuple[str, str], object]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(evalplus_compare, "DIGEST_MIN_ITEMS", min_items)
-        task = registry.TASKS.build("humanevalplus", {"workers": 2}, data_dir=shared_data)
+        # exact voting: this compares digests with full comparisons, not the time budget
+        task = registry.TASKS.build("humanevalplus", {"workers": 2, "vote_budget_s": None},
+                                    data_dir=shared_data)
         try:
             problems = {p.id: task.evalplus_problem(p) for p in task.load()
                         if p.id in PROGRAMS}

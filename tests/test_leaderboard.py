@@ -16,7 +16,7 @@ from leaderboard_helpers import (
     SITE_PRMS,
     TASK,
     CheckpointPRM,
-    register_test_prms,
+    extra_prms_registered,
 )
 
 from harness.config import PluginConfig
@@ -415,10 +415,15 @@ def test_ci_gate_fails_on_shuffled_scores(world):
     assert report["tasks"][TASK]["ci"][1] < 0
 
 
-def test_ci_exit_codes_self_shuffled_and_better(world, tmp_path, capsys):
+@pytest.fixture()
+def extra_prms():
+    with extra_prms_registered():
+        yield
+
+
+def test_ci_exit_codes_self_shuffled_and_better(world, tmp_path, capsys, extra_prms):
     """Gated against the sim-noisy-4 entry: the same PRM passes with delta 0, the oracle's
     verdicts shuffled across each problem's samples fail, the oracle (better) passes."""
-    register_test_prms()
     pools, noisy = world["board"].pools_dir, world["entries"]["sim-noisy-4"]
     base = ["ci", "--board", "sim-arith", "--against", noisy, "--pools-dir", pools,
             "--no-cache"]
@@ -432,8 +437,7 @@ def test_ci_exit_codes_self_shuffled_and_better(world, tmp_path, capsys):
 
 
 def test_ci_cache_spares_the_model_and_a_changed_checkpoint_is_scored_again(
-        world, tmp_path, capsys):
-    register_test_prms()
+        world, tmp_path, capsys, extra_prms):
     checkpoint = tmp_path / "ckpt.json"
     checkpoint.write_text(json.dumps({"noise": 1.0, "seed": 0}))
     cache = tmp_path / "cache"
