@@ -27,6 +27,7 @@ COMMAND_MODULES: list[tuple[str, str]] = [
     ("harness.cli.processbench_cmd", "processbench"),
     ("harness.cli.prm800k_steps_cmd", "prm800k_steps"),
     ("harness.cli.zoo_cmd", "zoo"),
+    ("harness.cli.labels_cmd", "labels"),
     ("harness.cli.leaderboard_cmd", "leaderboard"),
     ("harness.cli.submit_cmd", "submit"),
     ("harness.cli.ci_cmd", "ci"),

@@ -1,0 +1,189 @@
+"""The ``labels build`` configuration (YAML), validated with pydantic.
+
+One config makes one labels file from one or more sources; the full description with an
+example of every source kind is docs/labels.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from harness.config import ConfigSource, PluginConfig, TaskConfig
+from harness.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DevSplit(_Strict):
+    """A seeded share of each source's training problems held out as ``dev`` (by problem,
+    so no problem is in both)."""
+
+    fraction: float = Field(default=0.1, ge=0, lt=1)
+    seed: int = 0
+
+
+class Prm800kSource(_Strict):
+    kind: Literal["prm800k"]
+    #: how a neutral (0) rating is labelled: positive (1.0, the default), negative (0.0) or
+    #: exclude (null: not trained on)
+    neutral: Literal["positive", "negative", "exclude"] = "positive"
+    dev: DevSplit | None = None
+
+
+PbSplit = Literal["gsm8k", "math", "olympiadbench", "omnimath"]
+PB_SPLITS: tuple[PbSplit, ...] = ("gsm8k", "math", "olympiadbench", "omnimath")
+
+
+class ProcessBenchSource(_Strict):
+    kind: Literal["processbench"]
+    splits: list[PbSplit] = Field(
+        default_factory=lambda: list(PB_SPLITS), min_length=1)
+    #: ProcessBench splits whose records get split "test" (held out for evaluation)
+    holdout: list[PbSplit] = Field(
+        default_factory=list)
+    dev: DevSplit | None = None
+
+    @model_validator(mode="after")
+    def _holdout_in_splits(self) -> ProcessBenchSource:
+        stray = [s for s in self.holdout if s not in self.splits]
+        if stray:
+            raise ValueError(f"holdout split(s) {stray} are not in splits {self.splits}")
+        return self
+
+
+class SolutionsConfig(_Strict):
+    """The solutions to label: sampled by a policy, or read from a samples file
+    (``problem_id`` and ``completion`` a line, as ``generate`` writes)."""
+
+    policy: PluginConfig | None = None
+    file: str | None = None
+    n: int = Field(default=4, ge=1)
+    temperature: float = Field(default=1.0, ge=0)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    max_tokens: int = Field(default=1024, ge=1)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> SolutionsConfig:
+        if (self.policy is None) == (self.file is None):
+            raise ValueError("give exactly one of policy, file")
+        return self
+
+
+class RolloutConfig(_Strict):
+    """The k completions from every prefix: each continues step by step (``Policy.step``
+    with the ``stop`` delimiters) until the policy stops or ``max_steps`` steps."""
+
+    policy: PluginConfig
+    k: int = Field(default=8, ge=1)
+    temperature: float = Field(default=1.0, ge=0)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    max_tokens: int = Field(default=256, ge=1)
+    stop: list[str] = Field(default_factory=lambda: ["\n\n"], min_length=1)
+    max_steps: int = Field(default=64, ge=1)
+    seed: int = 0
+
+
+class MonteCarloSource(_Strict):
+    kind: Literal["monte-carlo"]
+    task: TaskConfig
+    solutions: SolutionsConfig
+    rollout: RolloutConfig
+    label_kind: Literal["soft", "hard"] = "soft"
+    #: folder of the rollout cache (content-addressed; a rerun reuses finished rollouts)
+    cache: str | None = None
+    #: a name for this labeller, recorded in each record's meta (default: the policy's)
+    labeler: str | None = None
+    dev: DevSplit | None = None
+
+
+class ScoredInput(_Strict):
+    """A PRM as a labeller: the labels file it scored (via ``labels items``) and the
+    ``score`` output; a step is judged wrong when its score is below ``threshold``."""
+
+    labels: str
+    scores: str
+    threshold: float = Field(default=0.5, ge=0, le=1)
+
+
+class AslafSource(_Strict):
+    kind: Literal["aslaf"]
+    #: labels files, each one labeller (at least one, plus ``scored`` to make two)
+    inputs: list[str] = Field(min_length=1)
+    scored: list[ScoredInput] = Field(default_factory=list)
+    #: a label below this marks a wrong step (soft labels: fraction of correct rollouts)
+    threshold: float = Field(default=0.5, gt=0, le=1)
+    #: the kept record's labels: first-error (1.0 before, 0.0 at the agreed error, null
+    #: after; hard) or mean (the labellers' mean label up to the error, null after; soft)
+    labels: Literal["first-error", "mean"] = "first-error"
+
+    @model_validator(mode="after")
+    def _two_labellers(self) -> AslafSource:
+        if len(self.inputs) + len(self.scored) < 2:
+            raise ValueError("ASLAF needs at least two labellers (inputs + scored)")
+        return self
+
+
+Source = Annotated[Prm800kSource | ProcessBenchSource | MonteCarloSource | AslafSource,
+                   Field(discriminator="kind")]
+
+
+class LabelsConfig(_Strict):
+    out: str
+    data_dir: str | None = None
+    dev: DevSplit = Field(default_factory=DevSplit)
+    sources: list[Source] = Field(min_length=1)
+    _source: ConfigSource | None = PrivateAttr(default=None)
+    _path: Path | None = PrivateAttr(default=None)
+
+    def error(self, field: str, message: str) -> ConfigError:
+        """A ConfigError naming the config file, the field's line and the field."""
+        if self._source is None:
+            return ConfigError(f"config: field '{field}': {message}")
+        return ConfigError(f"{self._source.where(field)}: field '{field}': {message}")
+
+    def resolve(self, value: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        path = Path(value)
+        if path.is_absolute() or self._path is None:
+            return path
+        return self._path.parent / path
+
+    def raw(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def load_labels_config(path: str | Path) -> LabelsConfig:
+    """Read and validate; a bad field is one line naming the file, line and field."""
+    source = Path(path)
+    if not source.is_file():
+        raise ConfigError(f"{source}: config file not found")
+    text = source.read_text(encoding="utf-8")
+    origin = ConfigSource(source, text, ())
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    try:
+        config = LabelsConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        # a discriminated union adds the kind as a path part: drop it from the field name
+        parts = [str(x) for x in first["loc"]]
+        kinds = {"prm800k", "processbench", "monte-carlo", "aslaf"}
+        parts = [p for p in parts if p not in kinds]
+        where = ".".join(parts)
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{origin.where(where)}: field '{where}': {first['msg']}"
+                          f"{more}") from None
+    config._source = origin
+    config._path = source
+    return config
