@@ -28,6 +28,7 @@ COMMAND_MODULES: list[tuple[str, str]] = [
     ("harness.cli.prm800k_steps_cmd", "prm800k_steps"),
     ("harness.cli.zoo_cmd", "zoo"),
     ("harness.cli.labels_cmd", "labels"),
+    ("harness.cli.train_cmd", "train_prm"),
     ("harness.cli.leaderboard_cmd", "leaderboard"),
     ("harness.cli.submit_cmd", "submit"),
     ("harness.cli.ci_cmd", "ci"),
