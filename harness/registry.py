@@ -175,7 +175,13 @@ PRMS: Registry[type[PRM]] = Registry("prm", PRM, {
     "transformers": "harness.models.prms.adapter:TransformersPRM",
     "vllm": "harness.models.prms.adapter:VllmPRM",
 })
-STRATEGIES: Registry[type[Strategy]] = Registry("strategy", Strategy, {})
+STRATEGIES: Registry[type[Strategy]] = Registry("strategy", Strategy, {
+    "beam": "harness.strategies.beam:BeamSearch",
+    "best-of-n": "harness.strategies.best_of_n:BestOfN",
+    "dvts": "harness.strategies.dvts:Dvts",
+    "mcts": "harness.strategies.mcts:Mcts",
+    "smc": "harness.strategies.smc:Smc",
+})
 REPORTS: Registry[type[Report]] = Registry("report", Report, {
     "bellman": "harness.reports.bellman:BellmanReport",
     "best-of-n": "harness.reports.best_of_n:BestOfNReport",

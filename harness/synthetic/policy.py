@@ -38,6 +38,9 @@ def _stable_int(*parts: Any) -> int:
 class SimPolicy(Metered, Policy):
     """Registered as policy ``sim``."""
 
+    #: ``step`` honours one seed per prompt (``params.seeds``, harness.strategies.engine)
+    takes_request_seeds = True
+
     def __init__(self, error_rate: float = 0.08, recovery_rate: float = 0.3,
                  mul_weight: float = 2.0) -> None:
         self.params = PolicyParams(error_rate, recovery_rate, mul_weight)
@@ -77,7 +80,8 @@ class SimPolicy(Metered, Policy):
              params: SamplingParams) -> list[list[Completion]]:
         start = time.perf_counter()
         out, tokens_in, tokens_out = [], 0, 0
-        for messages, prefix in zip(prompts, prefixes, strict=True):
+        seeds = getattr(params, "seeds", None) or [params.seed] * len(prompts)
+        for messages, prefix, seed in zip(prompts, prefixes, seeds, strict=True):
             statement, chain = self.chain_for(messages)
             states = chain.trace(split_blank_lines(prefix)) if prefix else []
             state = states[-1] if states else chain.start()
@@ -85,7 +89,7 @@ class SimPolicy(Metered, Policy):
             completions = []
             for j in range(params.n):
                 rng = np.random.default_rng(
-                    [params.seed, _stable_int(statement), _stable_int(prefix), j])
+                    [seed, _stable_int(statement), _stable_int(prefix), j])
                 if state.finished:
                     completions.append(Completion("", prompt_tokens, 0, "stop"))
                     continue

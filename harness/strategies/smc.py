@@ -1,0 +1,179 @@
+"""``smc``: sequential Monte Carlo (particle filtering) over solution prefixes.
+
+Each tick every open particle takes one step. Weights (log domain):
+- ``twist`` (default): the incremental weight log V_t - log V_(t-1), V the PRM's score of
+  the prefix (V of the empty prefix is 1, a constant shared by all particles), so the
+  weight since the last resampling is V_t / V_s and no step's score enters twice;
+- ``odds``: its_hub's particle filtering weight, the odds s / (1 - s) of the guiding
+  aggregation of the prefix's scores (clipped to [1e-6, 1 - 1e-6]), replacing the weight
+  at every step rather than accumulating it.
+Resampling (systematic, stratified, residual or multinomial) happens when the effective
+sample size (sum w)^2 / sum w^2 falls below ``ess_threshold`` x particles, and resets the
+weights to equal. Finished particles are absorbing: they keep their weight, are never
+extended, and resampling may copy or drop them but never revive one. A round ends when
+no particle is open (or the budget cut a tick short); its finished particles are the
+candidates. When every weight is 0
+(every particle has value 0) nothing can be resampled and the weights are reset to equal.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from harness.strategies.base import (
+    RoundSearch,
+    SearchStrategy,
+    as_choice,
+    as_float,
+    as_int,
+    optional_int,
+)
+from harness.strategies.engine import Node, Request, Tree, keyed_rng_seed
+from harness.types import Budget
+
+RESAMPLERS = ("systematic", "stratified", "residual", "multinomial")
+WEIGHTS = ("twist", "odds")
+ODDS_CLIP = 1e-6
+
+
+def resample(weights: np.ndarray, method: str, rng: np.random.Generator) -> np.ndarray:
+    """Ancestor indices (sorted) of len(weights) offspring; ``weights`` sum to 1."""
+    n = len(weights)
+    cumulative = np.cumsum(weights)
+    cumulative[-1] = 1.0
+    if method == "multinomial":
+        positions = np.sort(rng.random(n))
+    elif method == "stratified":
+        positions = (np.arange(n) + rng.random(n)) / n
+    elif method == "systematic":
+        positions = (np.arange(n) + rng.random()) / n
+    elif method == "residual":
+        counts = np.floor(n * weights).astype(int)
+        rest = n - int(counts.sum())
+        if rest:
+            residual = n * weights - counts
+            extra = rng.choice(n, size=rest, p=residual / residual.sum())
+            counts += np.bincount(extra, minlength=n)
+        return np.repeat(np.arange(n), counts)
+    else:
+        raise ValueError(f"unknown resampling method {method!r}")
+    return np.minimum(np.searchsorted(cumulative, positions, side="right"), n - 1)
+
+
+def ess(log_weights: np.ndarray) -> float:
+    """Effective sample size of unnormalised log weights (0 when all are -inf)."""
+    top = np.max(log_weights)
+    if not np.isfinite(top):
+        return 0.0
+    w = np.exp(log_weights - top)
+    return float(w.sum() ** 2 / (w ** 2).sum())
+
+
+def normalised(log_weights: np.ndarray) -> np.ndarray:
+    top = np.max(log_weights)
+    if not np.isfinite(top):
+        return np.full(len(log_weights), 1.0 / len(log_weights))
+    w = np.exp(log_weights - top)
+    return w / w.sum()
+
+
+class Smc(SearchStrategy):
+    """Registered as strategy ``smc``."""
+
+    name = "smc"
+
+    def __init__(self, particles: int | str = 16, ess_threshold: float | str = 0.5,
+                 resampling: str = "systematic", weights: str = "twist",
+                 rounds: int | str | None = None, **common: Any) -> None:
+        super().__init__(**common)
+        self.particles = as_int("particles", particles)
+        self.ess_threshold = as_float("ess_threshold", ess_threshold, 0.0, 1.0)
+        self.resampling = as_choice("resampling", resampling, RESAMPLERS)
+        self.weights = as_choice("weights", weights, WEIGHTS)
+        self.rounds = optional_int("rounds", rounds)
+
+    def options(self) -> dict[str, Any]:
+        return {"particles": self.particles, "ess_threshold": self.ess_threshold,
+                "resampling": self.resampling, "weights": self.weights,
+                "rounds": self.rounds}
+
+    def start(self, tree: Tree, budget: Budget) -> _SmcSearch:
+        return _SmcSearch(tree, self, budget, self.rounds)
+
+
+class _SmcSearch(RoundSearch):
+    strategy: Smc
+
+    def begin_round(self) -> None:
+        p = self.strategy.particles
+        self.particles: list[Node] = [self.tree.root] * p
+        self.log_w = np.zeros(p)
+        self.step = 0
+        self.record: dict[str, Any] = {}
+        self.active: list[int] = []
+        self.cut = False
+
+    def round_propose(self) -> list[Request]:
+        if self.cut:
+            return []
+        self.active = [i for i, node in enumerate(self.particles) if node.open]
+        if not self.active:
+            self._close_round()
+            return []
+        return [self.tree.request(self.particles[i]) for i in self.active]
+
+    def _close_round(self) -> None:
+        seen: set[str] = set()
+        for node in self.particles:
+            if node.finished and node.id not in seen:
+                seen.add(node.id)
+                self.finished.append(node)
+
+    def _value(self, node: Node) -> float:
+        return 1.0 if node.parent is None else node.score
+
+    def accept(self, children: list[Node]) -> None:
+        s = self.strategy
+        for i, child in zip(self.active, children, strict=False):
+            parent = self.particles[i]
+            if s.weights == "twist":
+                new, old = self._value(child), self._value(parent)
+                if old > 0:  # a parent of value 0 already has weight 0
+                    self.log_w[i] += (math.log(new) if new > 0 else -math.inf) - math.log(old)
+            else:
+                v = min(max(self.tree.value(child, s.aggregate), ODDS_CLIP), 1 - ODDS_CLIP)
+                self.log_w[i] = math.log(v / (1 - v))
+            self.particles[i] = child
+        if len(children) < len(self.active):  # the budget cut this tick: the round is over
+            self.record = {"round": self.round, "step": self.step, "cut": True,
+                           **self._state(), "resampled": None}
+            self.cut = True
+            self._close_round()
+            return
+        self.step += 1
+        before = ess(self.log_w)
+        state = self._state()  # the weights before any resampling
+        degenerate = before == 0.0
+        ancestors = None
+        if degenerate:
+            self.log_w = np.zeros(len(self.particles))
+        elif before < s.ess_threshold * len(self.particles):
+            rng = np.random.default_rng(keyed_rng_seed(
+                s.seed, self.tree.problem.id, "resample", self.round, self.step))
+            weights = normalised(self.log_w)
+            ancestors = resample(weights, s.resampling, rng)
+            self.particles = [self.particles[a] for a in ancestors]
+            self.log_w = np.zeros(len(self.particles))
+        self.record = {"round": self.round, "step": self.step, "ess": before,
+                       "degenerate": degenerate, **state,
+                       "resampled": None if ancestors is None else ancestors.tolist()}
+
+    def _state(self) -> dict[str, Any]:
+        return {"particles": [p.id for p in self.particles],
+                "weights": normalised(self.log_w).tolist()}
+
+    def tick_record(self) -> dict[str, Any]:
+        return self.record
