@@ -265,3 +265,31 @@ def test_prm800k_items_score_eval_chain(tmp_path, capsys, shared_data):
     bad = write_jsonl(tmp_path / "bad.jsonl", [first])
     status, _, err = run_cli(["prm800k-steps", "eval", bad], capsys)
     assert status == 2 and ":1: field 'steps'" in err
+
+
+def test_bootstrap_cis_hold_the_estimate_and_pair_the_draws(tmp_path, capsys, shared_data):
+    """CIs over items around the point F1s; a file against itself differs by exactly 0 in
+    every draw; the step-length baseline against step-random on real gsm8k + math."""
+    args = ["--split", "gsm8k", "--split", "math"]
+    for name in ("step-length", "step-random"):
+        status, _, err = run_cli(["processbench", "baseline", name, tmp_path / f"{name}.jsonl",
+                                  *args], capsys)
+        assert status == 0, err
+    length = tmp_path / "step-length.jsonl"
+    status, out, err = run_cli(["processbench", "eval", length, *args, "--bootstrap", "300",
+                                "--against", length], capsys)
+    assert status == 0, err
+    result = json.loads(out)
+    boot = result["bootstrap"]
+    assert boot["draws"] == 300 and result["held_out_splits"] == ["math"]
+    for split, row in boot["splits"].items():
+        lo, hi = row["f1"]
+        assert lo <= result["splits"][split]["f1"] <= hi and lo < hi
+        assert row["diff_f1"] == [0.0, 0.0] and row["diff_f1_pr"] == [0.0, 0.0]
+    status, out, _ = run_cli(["processbench", "eval", length, *args, "--bootstrap", "300",
+                              "--against", tmp_path / "step-random.jsonl"], capsys)
+    diff = json.loads(out)["bootstrap"]["mean_diff_f1_held_out"]
+    assert diff[0] < diff[1]
+    status, _, err = run_cli(["processbench", "eval", length, *args, "--against", length],
+                             capsys)
+    assert status == 2 and "--bootstrap" in err

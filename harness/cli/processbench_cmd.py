@@ -67,9 +67,15 @@ def baseline(name: str, out: Path, seed: int, data_dir: Path | None,
 @click.option("--tau-split", default="gsm8k", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Also write the result JSON here.")
+@click.option("--bootstrap", "draws", type=int, default=0, show_default=True,
+              help="Bootstrap draws for CIs over items (0: none).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--against", type=click.Path(path_type=Path), default=None,
+              help="Another scores file: paired CIs of the differences (needs --bootstrap).")
 @DATA_DIR
 @_SPLITS
 def evaluate_cmd(scores: Path, tau: float | None, tau_split: str, out: Path | None,
+                 draws: int, seed: int, against: Path | None,
                  data_dir: Path | None, splits: tuple[str, ...]) -> None:
     """Evaluate SCORES (``score``'s output, or JSONL of problem_id and step_scores) on
     ProcessBench; prints one JSON line."""
@@ -83,5 +89,18 @@ def evaluate_cmd(scores: Path, tau: float | None, tau_split: str, out: Path | No
                 for split_items in loaded.values() for it in split_items}
     step_scores = read_step_scores(scores, expected)
     result = evaluate(loaded, step_scores, tau=tau, tau_split=tau_split)
+    if against is not None and draws <= 0:
+        raise InputError("--against compares by bootstrap: give --bootstrap N")
+    if draws > 0:
+        from harness.stepeval.processbench import bootstrap
+
+        other = other_tau = None
+        if against is not None:
+            other = read_step_scores(against, expected)
+            other_tau = evaluate(loaded, other, tau=tau, tau_split=tau_split)["tau"]
+            result["against"] = {"scores": str(against), "tau": other_tau}
+        result["bootstrap"] = bootstrap(loaded, step_scores, result["tau"],
+                                        result["held_out_splits"], draws, seed,
+                                        other=other, other_tau=other_tau)
     emit_result({"benchmark": "processbench", "scores": str(scores), "sources": sources,
                  **result}, out)

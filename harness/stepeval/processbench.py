@@ -114,3 +114,71 @@ def evaluate(splits: Mapping[str, Sequence[ProcessBenchItem]],
             "mean_f1_pr_held_out": _mean([per_split[n]["f1_pr"] for n in held_out]),
             "mean_f1_all_splits": _mean([m["f1"] for m in per_split.values()]),
             "mean_f1_pr_all_splits": _mean([m["f1_pr"] for m in per_split.values()])}
+
+
+def _outcomes(items: Sequence[ProcessBenchItem], scores: Mapping[str, Sequence[float]],
+              tau: float) -> np.ndarray:
+    """Per item: [is erroneous, judged right, predicted an error] (ints, for resampling)."""
+    rows = []
+    for item in items:
+        pred = predicted_first_error(scores[item.id], tau)
+        erroneous = item.label >= 0
+        rows.append((erroneous, pred == item.label if erroneous else pred == -1, pred >= 0))
+    return np.array(rows, dtype=np.int64).reshape(-1, 3)
+
+
+def _f1s(o: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """F1 (harmonic mean of the two accuracies) and F1 of precision/recall, for a stack of
+    resampled outcome arrays ``o`` of shape (B, n, 3)."""
+    err, right, said = o[..., 0], o[..., 1], o[..., 2]
+    err_n, cor_n = err.sum(-1), (1 - err).sum(-1)
+    err_hits, cor_hits = (err * right).sum(-1), ((1 - err) * right).sum(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        acc_err = np.where(err_n > 0, err_hits / np.maximum(err_n, 1), 0.0)
+        acc_cor = np.where(cor_n > 0, cor_hits / np.maximum(cor_n, 1), 0.0)
+        precision = np.where(said.sum(-1) > 0, err_hits / np.maximum(said.sum(-1), 1), 0.0)
+
+        def harmonic(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            return np.where(a + b > 0, 2 * a * b / np.where(a + b > 0, a + b, 1), 0.0)
+
+        return harmonic(acc_err, acc_cor), harmonic(precision, acc_err)
+
+
+def bootstrap(splits: Mapping[str, Sequence[ProcessBenchItem]],
+              scores: Mapping[str, Sequence[float]], tau: float, held_out: Sequence[str],
+              n: int, seed: int, *, other: Mapping[str, Sequence[float]] | None = None,
+              other_tau: float | None = None, level: float = 0.95) -> dict[str, Any]:
+    """Percentile-bootstrap CIs over items (resampled within each split, τ held fixed) of
+    F1 and F1 (precision/recall) per split and of their held-out means; with ``other``
+    (another PRM's scores and its own τ), CIs of the paired differences this − other, the
+    same items drawn for both."""
+    rng = np.random.default_rng(seed)
+    lo, hi = 100 * (1 - level) / 2, 100 * (1 + level) / 2
+    out: dict[str, Any] = {"method": "percentile bootstrap over items within each split",
+                           "draws": n, "seed": seed, "level": level, "splits": {}}
+    means: dict[str, list[np.ndarray]] = {"f1": [], "f1_pr": [], "diff_f1": [],
+                                          "diff_f1_pr": []}
+    for name, items in splits.items():
+        draw = rng.integers(0, len(items), size=(n, len(items)))
+        mine = _f1s(_outcomes(items, scores, tau)[draw])
+        row = {"f1": [float(np.percentile(mine[0], lo)), float(np.percentile(mine[0], hi))],
+               "f1_pr": [float(np.percentile(mine[1], lo)), float(np.percentile(mine[1], hi))]}
+        if other is not None:
+            assert other_tau is not None
+            theirs = _f1s(_outcomes(items, other, other_tau)[draw])
+            d0, d1 = mine[0] - theirs[0], mine[1] - theirs[1]
+            row["diff_f1"] = [float(np.percentile(d0, lo)), float(np.percentile(d0, hi))]
+            row["diff_f1_pr"] = [float(np.percentile(d1, lo)), float(np.percentile(d1, hi))]
+            if name in held_out:
+                means["diff_f1"].append(d0)
+                means["diff_f1_pr"].append(d1)
+        if name in held_out:
+            means["f1"].append(mine[0])
+            means["f1_pr"].append(mine[1])
+        out["splits"][name] = row
+    for key, stacks in means.items():
+        if stacks:
+            avg = np.mean(stacks, axis=0)
+            out[f"mean_{key}_held_out"] = [float(np.percentile(avg, lo)),
+                                           float(np.percentile(avg, hi))]
+    return out
