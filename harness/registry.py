@@ -179,8 +179,10 @@ STRATEGIES: Registry[type[Strategy]] = Registry("strategy", Strategy, {
     "beam": "harness.strategies.beam:BeamSearch",
     "best-of-n": "harness.strategies.best_of_n:BestOfN",
     "dvts": "harness.strategies.dvts:Dvts",
+    "majority": "harness.strategies.majority:Majority",
     "mcts": "harness.strategies.mcts:Mcts",
     "smc": "harness.strategies.smc:Smc",
+    "weighted-majority": "harness.strategies.majority:WeightedMajority",
 })
 REPORTS: Registry[type[Report]] = Registry("report", Report, {
     "bellman": "harness.reports.bellman:BellmanReport",

@@ -43,7 +43,8 @@ def test_the_quick_form_prints_one_json_object(capsys, tmp_path):
         {k: v for k, v in spent.items() if k != "wall_s"}
 
 
-@pytest.mark.parametrize("strategy", ["best-of-n", "beam", "dvts", "smc", "mcts"])
+@pytest.mark.parametrize("strategy", ["best-of-n", "majority", "weighted-majority", "beam",
+                                      "dvts", "smc", "mcts"])
 def test_names_alone_run_with_defaults(strategy, capsys):
     argv = ["search", "--task", "synthetic-arith", "--policy", "sim", "--prm", "sim-noisy",
             "--strategy", strategy, "--budget", "policy_calls=40", "--problems", "3",

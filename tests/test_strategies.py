@@ -166,6 +166,36 @@ def test_smc_twist_weights_telescope_to_the_final_value(problems):
             assert np.allclose(last["weights"], values / values.sum())
 
 
+@pytest.mark.parametrize("beta", [0.5, 2.0])
+def test_smc_tempering_raises_the_telescoped_weight_to_its_exponent(beta, problems):
+    _strategy, runs = _run("smc", problems, Budget(), ess_threshold=0.0, rounds=1,
+                          tempering=beta)
+    checked = 0
+    for run in runs:
+        last = run.ticks[-1]
+        values = np.array([run.tree.nodes[i].score for i in last["particles"]]) ** beta
+        if values.sum() > 0:
+            assert np.allclose(last["weights"], values / values.sum())
+            checked += not np.allclose(values, values[0])
+    assert checked > 0
+
+
+def test_smc_tempering_zero_never_resamples_and_odds_are_tempered_too(problems):
+    _, runs = _run("smc", problems, Budget(), ess_threshold=1.0, rounds=1, tempering=0)
+    for run in runs:
+        assert all(t["resampled"] is None and t["ess"] == pytest.approx(8)
+                   for t in run.ticks)
+    _, runs = _run("smc", problems, Budget(), ess_threshold=0.0, weights="odds", rounds=1,
+                   tempering=2)
+    for run in runs:
+        last = run.ticks[-1]
+        v = np.clip([run.tree.nodes[i].score for i in last["particles"]], 1e-6, 1 - 1e-6)
+        odds = (v / (1 - v)) ** 2
+        assert np.allclose(last["weights"], odds / odds.sum())
+    with pytest.raises(ConfigError, match="option tempering must be in"):
+        registry.STRATEGIES.build("smc", {"tempering": -1})
+
+
 def test_smc_odds_weights_are_the_odds_of_the_current_score(problems):
     _strategy, runs = _run("smc", problems, Budget(), ess_threshold=0.0, weights="odds",
                           rounds=1)

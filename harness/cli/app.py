@@ -20,6 +20,7 @@ COMMAND_MODULES: list[tuple[str, str]] = [
     ("harness.cli.compare_cmd", "compare"),
     ("harness.cli.bellman_cmd", "bellman"),
     ("harness.cli.search_cmd", "search"),
+    ("harness.cli.trace_cmd", "trace"),
     ("harness.cli.runs_cmd", "runs"),
     ("harness.cli.grade_cmd", "grade"),
     ("harness.cli.score_cmd", "score"),

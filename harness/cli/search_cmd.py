@@ -63,7 +63,8 @@ def _problems(task: Any, wanted: int | None, seed: int) -> list[Any]:
 @click.option("--prm", "prm_name", required=True, help="PRM (sim-oracle, sim-noisy, ...).")
 @click.option("--prm-option", multiple=True, help="KEY=VALUE PRM option.")
 @click.option("--strategy", "strategy_name", required=True,
-              help="Strategy: best-of-n, beam, dvts, smc, mcts (or a plug-in).")
+              help="Strategy: best-of-n, majority, weighted-majority, beam, dvts, smc, mcts "
+                   "(or a plug-in).")
 @click.option("--strategy-option", multiple=True, help="KEY=VALUE strategy option.")
 @click.option("--budget", "budget_pairs", multiple=True,
               help="Per-problem cap: policy_tokens=, policy_calls=, prm_tokens=, flops=, "
@@ -72,8 +73,9 @@ def _problems(task: Any, wanted: int | None, seed: int) -> list[Any]:
               help="How many problems: generated tasks generate that many, others take a "
                    "seeded uniform subset.")
 @click.option("--seed", default=0, show_default=True, help="Search seed (and subset seed).")
-@click.option("--trace-out", type=click.Path(path_type=Path), default=None,
-              help="Write one trace a line (JSONL) to this file.")
+@click.option("--traces-out", "--trace-out", "trace_out", type=click.Path(path_type=Path),
+              default=None, help="Write one trace per problem, one a line (JSONL), to "
+                                 "this file (read by `prm-harness trace`).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def search(task_name: str, task_option: tuple[str, ...], policy_name: str,
            policy_option: tuple[str, ...], prm_name: str, prm_option: tuple[str, ...],
@@ -102,6 +104,9 @@ def search(task_name: str, task_option: tuple[str, ...], policy_name: str,
     policy = registry.POLICIES.build(policy_name, _typed(policy_option, "--policy-option"))
     prm = registry.PRMS.build(prm_name, _typed(prm_option, "--prm-option"))
 
+    use_task = getattr(strategy, "use_task", None)
+    if use_task is not None:
+        use_task(task)  # a vote needs the task's answer keys
     runs = strategy.run(problems, policy, prm, budget)  # type: ignore[attr-defined]
     batch = [(run.problem, [task.prepare(run.problem, 0, run.tree.text(run.answer))])
              for run in runs if run.answer is not None]

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from harness import registry
 from harness.errors import ConfigError
-from harness.interfaces import PRM, Policy, SamplingParams, Strategy
+from harness.interfaces import PRM, Policy, SamplingParams, Strategy, Task
 from harness.strategies.engine import (
     SEED_RULE,
     Engine,
@@ -95,6 +95,9 @@ class SearchStrategy(Strategy):
     @abstractmethod
     def start(self, tree: Tree, budget: Budget) -> ProblemSearch:
         """The search state of one problem."""
+
+    def use_task(self, task: Task) -> None:
+        """Hand the strategy the task (a vote needs its answer keys); others ignore it."""
 
     def options(self) -> dict[str, Any]:
         """This strategy's own options (beyond the common ones), for the identity."""

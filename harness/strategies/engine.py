@@ -32,6 +32,7 @@ from harness.aggregate import aggregate
 from harness.errors import ConfigError, ScoreError
 from harness.interfaces import PRM, Policy, SamplingParams
 from harness.models.compute import estimate_flops
+from harness.strategies.vote import tally
 from harness.types import Budget, Compute, Problem, Sample, Trajectory
 
 SEED_RULE = ("request seed = first 31 bits of sha256(json([seed, problem id, node id, "
@@ -491,6 +492,8 @@ def replay_answer(trace: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
         answer = best
     elif rule.get("by") == "tree":
         answer = descend(nodes, trace["final"], rule)
+    elif rule.get("by") == "vote":
+        answer = vote_winner(nodes, rule)
     else:
         raise ValueError(f"unknown selection rule {rule!r}")
     if answer is None:
@@ -501,6 +504,20 @@ def replay_answer(trace: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
         steps.append(node["step"])
         node = nodes[node["parent"]]
     return "".join(reversed(steps)), spent.as_dict()
+
+
+def vote_winner(nodes: dict[str, dict[str, Any]], rule: dict[str, Any]) -> str | None:
+    """Majority output rebuilt from the recorded vote keys (strategies/majority.py)."""
+    ids, keys = rule["candidates"], rule["keys"]
+    values = [aggregate(nodes[i]["scores"], rule["aggregation"]) for i in ids]
+    classes = tally(keys, values, rule["weighted"])
+    pool = [i for i, k in zip(ids, keys, strict=True) if classes and k == classes[0][0]]
+    best, best_value = None, -math.inf
+    for node_id in pool or ids:  # no vote cast: the best abstainer
+        value = aggregate(nodes[node_id]["scores"], rule["aggregation"])
+        if value > best_value:
+            best, best_value = node_id, value
+    return best
 
 
 def descend(nodes: dict[str, dict[str, Any]], final: dict[str, Any],

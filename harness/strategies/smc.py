@@ -14,6 +14,12 @@ extended, and resampling may copy or drop them but never revive one. A round end
 no particle is open (or the budget cut a tick short); its finished particles are the
 candidates. When every weight is 0
 (every particle has value 0) nothing can be resampled and the weights are reset to equal.
+
+Tempering: ``tempering`` = beta multiplies every log weight increment (twist) or the log
+odds (odds), so the weight is (V_t / V_s)^beta: beta < 1 flattens the weights (fewer
+resamplings, more diversity), beta > 1 sharpens them, beta = 0 never resamples on the
+PRM (plain parallel sampling), beta = 1 is the untempered filter. A fixed exponent, not
+an adaptive schedule.
 """
 
 from __future__ import annotations
@@ -87,9 +93,11 @@ class Smc(SearchStrategy):
 
     def __init__(self, particles: int | str = 16, ess_threshold: float | str = 0.5,
                  resampling: str = "systematic", weights: str = "twist",
-                 rounds: int | str | None = None, **common: Any) -> None:
+                 tempering: float | str = 1.0, rounds: int | str | None = None,
+                 **common: Any) -> None:
         super().__init__(**common)
         self.particles = as_int("particles", particles)
+        self.tempering = as_float("tempering", tempering, 0.0)
         self.ess_threshold = as_float("ess_threshold", ess_threshold, 0.0, 1.0)
         self.resampling = as_choice("resampling", resampling, RESAMPLERS)
         self.weights = as_choice("weights", weights, WEIGHTS)
@@ -98,7 +106,7 @@ class Smc(SearchStrategy):
     def options(self) -> dict[str, Any]:
         return {"particles": self.particles, "ess_threshold": self.ess_threshold,
                 "resampling": self.resampling, "weights": self.weights,
-                "rounds": self.rounds}
+                "tempering": self.tempering, "rounds": self.rounds}
 
     def start(self, tree: Tree, budget: Budget) -> _SmcSearch:
         return _SmcSearch(tree, self, budget, self.rounds)
@@ -139,13 +147,15 @@ class _SmcSearch(RoundSearch):
         s = self.strategy
         for i, child in zip(self.active, children, strict=False):
             parent = self.particles[i]
+            beta = s.tempering
             if s.weights == "twist":
                 new, old = self._value(child), self._value(parent)
                 if old > 0:  # a parent of value 0 already has weight 0
-                    self.log_w[i] += (math.log(new) if new > 0 else -math.inf) - math.log(old)
+                    step = (math.log(new) if new > 0 else -math.inf) - math.log(old)
+                    self.log_w[i] += beta * step if beta > 0 else 0.0
             else:
                 v = min(max(self.tree.value(child, s.aggregate), ODDS_CLIP), 1 - ODDS_CLIP)
-                self.log_w[i] = math.log(v / (1 - v))
+                self.log_w[i] = beta * math.log(v / (1 - v))
             self.particles[i] = child
         if len(children) < len(self.active):  # the budget cut this tick: the round is over
             self.record = {"round": self.round, "step": self.step, "cut": True,
