@@ -207,6 +207,32 @@ def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
         node[last] = value
 
 
+def read_yaml_config(path: str | Path) -> tuple[dict[str, Any], ConfigSource]:
+    """The top-level mapping of a YAML config file, and its source (to name lines)."""
+    source = Path(path)
+    if not source.is_file():
+        raise ConfigError(f"{source}: config file not found")
+    text = source.read_text(encoding="utf-8")
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    return raw, ConfigSource(source, text, ())
+
+
+def field_error(exc: ValidationError, origin: ConfigSource,
+                drop: frozenset[str] = frozenset()) -> ConfigError:
+    """A pydantic error as one line naming file, line and field; ``drop``: path parts that
+    are no field (a discriminated union's tags)."""
+    first = exc.errors()[0]
+    where = ".".join(str(x) for x in first["loc"] if str(x) not in drop)
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    at = origin.where(where) if where else str(origin.path)
+    return ConfigError(f"{at}: field '{where}': {first['msg']}{more}")
+
+
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
     """Read YAML, apply ``key.path=value`` overrides (values parsed as YAML), validate."""
     source = Path(path)
@@ -228,10 +254,6 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     try:
         config = RunConfig.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
-        raise ConfigError(f"{origin.where(where)}: field '{where}': {first['msg']}"
-                          + (f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1
-                             else "")) from None
+        raise field_error(exc, origin) from None
     config._source = origin
     return config

@@ -9,11 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from harness.config import ConfigSource, PluginConfig, TaskConfig
+from harness.config import ConfigSource, PluginConfig, TaskConfig, field_error, read_yaml_config
 from harness.errors import ConfigError
+
+#: a discriminated union adds the source kind to an error's path: not a field name
+_SOURCE_KINDS = frozenset({"prm800k", "processbench", "monte-carlo", "aslaf"})
 
 
 class _Strict(BaseModel):
@@ -161,29 +163,11 @@ class LabelsConfig(_Strict):
 
 def load_labels_config(path: str | Path) -> LabelsConfig:
     """Read and validate; a bad field is one line naming the file, line and field."""
-    source = Path(path)
-    if not source.is_file():
-        raise ConfigError(f"{source}: config file not found")
-    text = source.read_text(encoding="utf-8")
-    origin = ConfigSource(source, text, ())
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {' '.join(str(exc).split())}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: expected a mapping at the top level")
+    raw, origin = read_yaml_config(path)
     try:
         config = LabelsConfig.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        # a discriminated union adds the kind as a path part: drop it from the field name
-        parts = [str(x) for x in first["loc"]]
-        kinds = {"prm800k", "processbench", "monte-carlo", "aslaf"}
-        parts = [p for p in parts if p not in kinds]
-        where = ".".join(parts)
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{origin.where(where)}: field '{where}': {first['msg']}"
-                          f"{more}") from None
+        raise field_error(exc, origin, _SOURCE_KINDS) from None
     config._source = origin
-    config._path = source
+    config._path = origin.path
     return config

@@ -8,11 +8,9 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from harness.config import ConfigSource
-from harness.errors import ConfigError
+from harness.config import field_error, read_yaml_config
 
 
 class _Strict(BaseModel):
@@ -106,24 +104,10 @@ class TrainConfig(_Strict):
 
 def load_train_config(path: str | Path) -> TrainConfig:
     """Read and validate; a bad field is one line naming the file, line and field."""
-    source = Path(path)
-    if not source.is_file():
-        raise ConfigError(f"{source}: config file not found")
-    text = source.read_text(encoding="utf-8")
-    origin = ConfigSource(source, text, ())
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {' '.join(str(exc).split())}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: expected a mapping at the top level")
+    raw, origin = read_yaml_config(path)
     try:
         config = TrainConfig.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        at = origin.where(where) if where else str(source)
-        raise ConfigError(f"{at}: field '{where}': {first['msg']}{more}") from None
-    config._path = source
+        raise field_error(exc, origin) from None
+    config._path = origin.path
     return config
