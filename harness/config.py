@@ -235,17 +235,8 @@ def field_error(exc: ValidationError, origin: ConfigSource,
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
     """Read YAML, apply ``key.path=value`` overrides (values parsed as YAML), validate."""
-    source = Path(path)
-    if not source.is_file():
-        raise ConfigError(f"{source}: config file not found")
-    text = source.read_text(encoding="utf-8")
-    origin = ConfigSource(source, text, tuple(overrides))
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: expected a mapping at the top level")
+    raw, read = read_yaml_config(path)
+    origin = ConfigSource(read.path, read.text, tuple(overrides))
     for override in overrides:
         if "=" not in override:
             raise ConfigError(f"--set {override!r}: expected KEY.PATH=VALUE")
