@@ -49,3 +49,17 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from prm_tiny import tiny_root
 
     return tiny_root(tmp_path_factory)
+
+
+@pytest.fixture(autouse=True)
+def _registries_restored():
+    """Plug-ins a test registers at run time are forgotten after it, so no test sees
+    another's (test_registry lists every known name, and test order must not matter)."""
+    from harness import registry
+
+    before = {kind: set(reg._resolved) for kind, reg in registry.REGISTRIES.items()}
+    yield
+    for kind, reg in registry.REGISTRIES.items():
+        for name in set(reg._resolved) - before[kind]:
+            if name not in reg.builtins and name not in reg._entry_points():
+                del reg._resolved[name]

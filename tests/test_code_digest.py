@@ -114,7 +114,10 @@ def test_long_outputs_by_digest_give_the_full_comparisons_verdicts(shared_data, 
             a, b = fast[(tid, name)], full[(tid, name)]
             assert a.correct == (name in PASSES), (tid, name, a.details)
             assert (a.correct, a.details["status"]) == (b.correct, b.details["status"])
-            assert (a.vote_key is None) == (b.vote_key is None)
+            # an input past its time limit abstains from voting: a matter of the
+            # machine's load at that moment, not of digests
+            if "abstains" not in a.details and "abstains" not in b.details:
+                assert (a.vote_key is None) == (b.vote_key is None), (a.details, b.details)
         keys = {name: fast[(tid, name)].vote_key for name in progs}
         assert keys["canonical"] == (keys.get("same, built another way") or keys["canonical"])
         passing = {keys[n] for n in progs if n in PASSES}

@@ -237,8 +237,11 @@ class EvalplusGrader:
             if status != "pass":
                 correct = False
                 details.setdefault("reason", f"{name}: {reason}")
-            if any("timeout" in o for o in outputs):
+            timed_out = [i for i, o in enumerate(outputs) if "timeout" in o]
+            if timed_out:
                 abstain = True
+                details.setdefault("abstains", f"{name}: input {timed_out[0]} ran past its "
+                                               "time limit")
             key_texts.append(phase["outputs_json"])
         details["status"] = "pass" if correct else "fail"
         borderline = _closest_to_limit(phases, self.time_limits(exp))
