@@ -136,6 +136,9 @@ def test_a_head_on_frozen_features_learns_and_scores_as_the_harness_reads_it(
         np.testing.assert_allclose(scored[ex.id], mine, atol=1e-5)
     prov = json.loads((prm / "trained_prm.json").read_text())
     assert prov["step"] == 40 and prov["config"]["name"] == "test/head"
+    # the folder's hash is the PRM's identity: no wall time may live in it
+    assert "train_s" not in prov["counters"] and "train_s" not in prov["summary"]
+    assert prov["counters"]["tokens"] == line["tokens"]
     assert yaml.safe_load(Path(line["spec"]).read_text())["encoding"] == "pieces"
 
 

@@ -108,7 +108,11 @@ def _audit_text(audit: dict[str, Any] | None) -> str:
               help="Where to write them (default: leaderboards/BOARD/entries).")
 @click.option("--pools-dir", type=click.Path(path_type=Path), default=None,
               help="Read the board's pools from here instead of the folder it names.")
-def make_entries_(board_name: str, out: Path | None, pools_dir: Path | None) -> None:
+@click.option("--only", "only", multiple=True, metavar="NAME",
+              help="Make only these declared entries (repeatable); the others stay as "
+                   "they are.")
+def make_entries_(board_name: str, out: Path | None, pools_dir: Path | None,
+                  only: tuple[str, ...]) -> None:
     """Make the entries BOARD's definition declares (its `entries` section) by scoring
     its stored pools (or reading the scores an imported pool carries), then validate
     them; exit 1 when any is rejected."""
@@ -120,7 +124,12 @@ def make_entries_(board_name: str, out: Path | None, pools_dir: Path | None) -> 
         raise click.UsageError(f"board {board.name!r} declares no entries")
     folder = out or board.path.parent / board.name / "entries"
     bad = 0
-    for entry in make_entries(board, folder, log=click.echo):
+    declared = [str(e["name"]) for e in board.entries]
+    unknown = [n for n in only if n not in declared]
+    if unknown:
+        raise click.UsageError(f"board {board.name!r} declares no entry {unknown[0]!r}; "
+                               f"declared: {', '.join(declared)}")
+    for entry in make_entries(board, folder, log=click.echo, only=set(only) or None):
         verdict = validate_entry(board, entry)
         bad += not verdict.ok
         for line in verdict.problems:

@@ -25,7 +25,12 @@ def train_prm(config: Path, export_step: int | None, export_to: Path | None) -> 
     out = cfg.resolve(cfg.out)
     if export_step is not None:
         target = export_to or out / f"prm-step-{export_step}"
-        export_prm(cfg, export_step, target)
+        # the last step's export carries the training summary, as after training, so
+        # both ways give the same folder
+        done = out / "train.json"
+        summary = (json.loads(done.read_text())
+                   if export_step == cfg.optim.max_steps and done.is_file() else None)
+        export_prm(cfg, export_step, target, summary)
         click.echo(json.dumps({"prm": str(target), "spec": str(target.with_suffix(".yaml")),
                                "step": export_step}))
         return

@@ -21,6 +21,7 @@ from harness.labels.config import (
     AslafSource,
     LabelsConfig,
     MonteCarloSource,
+    OutcomeSource,
     Prm800kSource,
     ProcessBenchSource,
 )
@@ -53,6 +54,10 @@ def build_records(config: LabelsConfig) -> tuple[list[dict[str, Any]], dict[str,
 
                 got, info = monte_carlo_records(src, config.dev, data_dir, config.resolve,
                                                 where)
+            elif isinstance(src, OutcomeSource):
+                from harness.labels.outcome import outcome_records
+
+                got, info = outcome_records(src, config.dev, data_dir, config.resolve)
             else:
                 assert isinstance(src, AslafSource)
                 from harness.labels.aslaf import aslaf_records

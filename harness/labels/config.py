@@ -15,7 +15,7 @@ from harness.config import ConfigSource, PluginConfig, TaskConfig, field_error, 
 from harness.errors import ConfigError
 
 #: a discriminated union adds the source kind to an error's path: not a field name
-_SOURCE_KINDS = frozenset({"prm800k", "processbench", "monte-carlo", "aslaf"})
+_SOURCE_KINDS = frozenset({"prm800k", "processbench", "monte-carlo", "outcome", "aslaf"})
 
 
 class _Strict(BaseModel):
@@ -105,6 +105,36 @@ class MonteCarloSource(_Strict):
     dev: DevSplit | None = None
 
 
+class OutcomeSource(_Strict):
+    """Solutions from a samples file, graded by the task's own grader (code: in the
+    sandbox); the grade labels the steps as a Monte Carlo estimate with the solution itself
+    as the one rollout: a correct solution labels every step 1.0, a wrong one its last step
+    0.0 and the others null (unknown)."""
+
+    kind: Literal["outcome"]
+    task: TaskConfig
+    #: samples file(s): ``problem_id``/``task_id`` and ``completion`` (or evalplus'
+    #: ``solution``) a line, as ``generate`` or evalplus write them
+    files: list[str] = Field(min_length=1)
+    #: the files are paths inside the data mirror (``data_dir`` / $PRM_HARNESS_DATA), not
+    #: relative to the config file
+    in_mirror: bool = False
+    #: lines whose problem the task does not have (another dataset version): dropped and
+    #: counted (``error``: refuse the file)
+    unknown_problems: Literal["drop", "error"] = "drop"
+    #: a name for this labeller, in each record's id and meta (one per file: default f0, f1 ...)
+    labelers: list[str] | None = None
+    dev: DevSplit | None = None
+
+    @model_validator(mode="after")
+    def _one_name_per_file(self) -> OutcomeSource:
+        if self.labelers is not None and len(self.labelers) != len(self.files):
+            raise ValueError(f"{len(self.labelers)} labelers for {len(self.files)} files")
+        if self.labelers is not None and len(set(self.labelers)) != len(self.labelers):
+            raise ValueError("labelers must be distinct")
+        return self
+
+
 class ScoredInput(_Strict):
     """A PRM as a labeller: the labels file it scored (via ``labels items``) and the
     ``score`` output; a step is judged wrong when its score is below ``threshold``."""
@@ -132,7 +162,8 @@ class AslafSource(_Strict):
         return self
 
 
-Source = Annotated[Prm800kSource | ProcessBenchSource | MonteCarloSource | AslafSource,
+Source = Annotated[Prm800kSource | ProcessBenchSource | MonteCarloSource | OutcomeSource
+                   | AslafSource,
                    Field(discriminator="kind")]
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from harness.errors import InputError
 from harness.store.jsonl import read_jsonl
 
-SOURCES = ("prm800k", "processbench", "monte-carlo", "aslaf")
+SOURCES = ("prm800k", "processbench", "monte-carlo", "outcome", "aslaf")
 DOMAINS = ("math", "code")
 LABEL_KINDS = ("hard", "soft")
 SPLITS = ("train", "dev", "test")

@@ -76,13 +76,13 @@ def _grade_math(pool: ImportedPool) -> dict[str, Any]:
     return {"grader": grader.identity()}
 
 
-def _grade_task(pool: ImportedPool, task_name: str, data_dir: Path | None
-                ) -> dict[str, Any]:
-    """A registered task's own grading (e.g. HumanEval+ in its sandbox) of every sample,
-    the pool's problem ids being the task's."""
+def _grade_task(pool: ImportedPool, task_name: str, data_dir: Path | None,
+                options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A registered task's own grading (e.g. HumanEval+ in its sandbox, with the board's
+    ``grader_options``) of every sample, the pool's problem ids being the task's."""
     from harness.registry import TASKS
 
-    task = TASKS.build(task_name, {}, data_dir=data_dir)
+    task = TASKS.build(task_name, options or {}, data_dir=data_dir)
     try:
         problems = {p.id: p for p in task.load()}
         if any("entry_point" in meta for meta in pool.problems.values()):
@@ -170,7 +170,8 @@ def _import_pool(board: Board, task: str, data_dir: Path | None = None) -> RunDi
                     pool.grades[pid] = pool.grades[pid][:int(keep)]
                 if pool.scores is not None:
                     pool.scores[pid] = pool.scores[pid][:int(keep)]
-        done = (_grade_math(pool) if grader == "math" else _grade_task(pool, grader, root))
+        done = (_grade_math(pool) if grader == "math" else
+                _grade_task(pool, grader, root, board.tasks[task].build.get("grader_options")))
         identity = done["grader"]
         return {"first_samples": keep, "grader": identity,
                 "grades_extra": {"source": f"board grader {grader}",
@@ -181,6 +182,21 @@ def _import_pool(board: Board, task: str, data_dir: Path | None = None) -> RunDi
                       str(spec.get("score_transform", "none")), prepare=prepare)
 
 
+def _stored_run(board: Board, task: str) -> RunDir:
+    """A board task whose pool is a stored run of the project (``build.config``: its run
+    config, relative to the board's file): the run is resumed in ``pools_dir`` under the
+    task's name, so a complete stored run costs nothing and a missing one is generated."""
+    from harness.config import load_config
+
+    path = (board.path.parent / str(board.tasks[task].build["config"])).resolve()
+    config = load_config(path)
+    if config.name != task:
+        raise ConfigError(f"board {board.name!r} task {task!r}: build.config {path} makes "
+                          f"run {config.name!r}; the task must carry the run's name")
+    config = config.model_copy(update={"runs_dir": str(board.pools_dir)})
+    return Runner(config, board.pools_dir, log=lambda *a, **k: None).execute()
+
+
 def build_pools(board: Board, log: Any = print, check: bool = True) -> dict[str, dict[str, Any]]:
     """Run every task's pool and grades into ``board.pools_dir``; per task the hashes got
     and whether they equal the pins. ``check``: raise on any mismatch."""
@@ -188,6 +204,8 @@ def build_pools(board: Board, log: Any = print, check: bool = True) -> dict[str,
     for task in board.tasks:
         if "import" in board.tasks[task].build:
             run = _import_pool(board, task)
+        elif "config" in board.tasks[task].build:
+            run = _stored_run(board, task)
         else:
             config = board_run_config(board, task, board.pools_dir, task)
             run = Runner(config, board.pools_dir, log=lambda *a, **k: None).execute()
@@ -292,15 +310,19 @@ def prm_spec(prm: PluginConfig) -> dict[str, Any]:
             "resolved": registry.get("prm", prm.name).resolved_identity(**prm.options)}
 
 
-def make_entries(board: Board, out_root: Path, log: Any = print) -> list[Path]:
-    """Every entry the board's ``entries`` section declares, scored on its stored pools,
-    written to ``out_root/<name>`` (validated afterwards by the caller)."""
+def make_entries(board: Board, out_root: Path, log: Any = print,
+                 only: set[str] | None = None) -> list[Path]:
+    """Every entry the board's ``entries`` section declares (or those named in ``only``),
+    scored on its stored pools, written to ``out_root/<name>`` (validated afterwards by
+    the caller)."""
     from harness import registry
     from harness.leaderboard.submit import entry_from_scores
 
     pools = {task: read_task_pool(board, task) for task in board.tasks}
     written = []
     for item in board.entries:
+        if only is not None and str(item["name"]) not in only:
+            continue
         aggregation = str(item.get("aggregation", board.aggregations[0]))
         if "pool_scores" in item:
             label = str(item["pool_scores"])

@@ -31,6 +31,13 @@ def _versions() -> dict[str, str]:
             "transformers": transformers.__version__}
 
 
+def _timeless(value: Any) -> Any:
+    """``value`` without its wall-time entries (keys ending in ``_s``), recursively."""
+    if isinstance(value, dict):
+        return {k: _timeless(v) for k, v in value.items() if not k.endswith("_s")}
+    return value
+
+
 def export_prm(config: TrainConfig, step: int, target: Path,
                summary: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write ``target`` (the PRM folder) and ``target``.yaml (its spec) from the checkpoint
@@ -51,14 +58,16 @@ def export_prm(config: TrainConfig, step: int, target: Path,
         if (folder / name).is_file():
             shutil.copyfile(folder / name, tmp / name)
     backbone_prov = folder / "zoo_provenance.json"
-    state = checkpoint.read_state(ckpt)
+    # no wall times in the folder: its hash is the PRM's identity (score caches, boards),
+    # so the same training must give the same folder (train.json keeps the times)
+    state = _timeless(checkpoint.read_state(ckpt))
     provenance = {
         "schema_version": 1, "name": config.name, "step": step, "checkpoint": str(ckpt),
         "config": config.raw(), "training_key": config.training_key(),
         "backbone": {"path": str(folder), "sha256": folder_sha256(folder),
                      "zoo": json.loads(backbone_prov.read_text())
                      if backbone_prov.is_file() else None},
-        "counters": state, "summary": summary, "versions": _versions(),
+        "counters": state, "summary": _timeless(summary), "versions": _versions(),
     }
     (tmp / PROVENANCE).write_text(json.dumps(provenance, indent=1, sort_keys=True) + "\n")
     if target.exists():
