@@ -61,14 +61,8 @@ class EvalplusTask(CodeTask):
                  workers: Any = None, python: str | None = None,
                  min_time_limit: Any = 1.0, gt_time_limit_factor: Any = 4.0,
                  timeout_per_task: Any = 60.0,
-                 vote_budget_s: Any = DEFAULT_VOTE_BUDGET_S,
-                 clock_abstain: Any = None) -> None:
+                 vote_budget_s: Any = DEFAULT_VOTE_BUDGET_S) -> None:
         super().__init__(workers=workers, python=python)
-        share = None if clock_abstain is None else float_option("clock_abstain",
-                                                                clock_abstain)
-        if share is not None and share > 1:
-            raise ConfigError(f"option clock_abstain is a share of the time limit in "
-                              f"(0, 1], not {share}")
         self.version = version or self.default_version
         if self.version not in self.versions:
             raise ConfigError(f"{self.name}: unknown version {self.version!r}; known: "
@@ -78,8 +72,7 @@ class EvalplusTask(CodeTask):
             self.sandbox, min_time_limit=float_option("min_time_limit", min_time_limit),
             gt_time_limit_factor=float_option("gt_time_limit_factor", gt_time_limit_factor),
             timeout_per_task=float_option("timeout_per_task", timeout_per_task),
-            vote_budget_s=budget_option("vote_budget_s", vote_budget_s),
-            clock_abstain=share)
+            vote_budget_s=budget_option("vote_budget_s", vote_budget_s))
         self._problems: dict[str, EvalplusProblem] = {}
         self._provenance: dict[str, Any] = {}
 

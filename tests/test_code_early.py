@@ -95,38 +95,3 @@ def test_the_default_budget_lets_a_slow_failing_program_finish_its_class(shared_
     assert not grade.correct and "cut" not in grade.details
     assert grade.details["reason"] == "base: input 0: wrong output"
     assert grade.vote_key is not None
-
-
-def test_clock_abstain_makes_voting_classes_independent_of_the_clock(shared_data,
-                                                                      code_cache):
-    """With ``clock_abstain`` (the code boards' grading), a program that used that share
-    of an input's time limit abstains, so whether it votes cannot turn on the machine's
-    load near the limit; fast programs keep their classes, correctness is unchanged."""
-    slow_once = (ADD + "    global _slept\n    if '_slept' not in globals():\n"
-                 "        _slept = 1\n        import time\n        time.sleep(0.4)\n"
-                 "    return x - y\n")
-    fast_wrong = ADD + "    return x - y\n"
-    right = ADD + "    return x + y\n"
-    out = {}
-    for share in (None, 0.2):
-        task = TASKS.build("humanevalplus", {"workers": 2, "vote_budget_s": None,
-                                             "clock_abstain": share}, data_dir=shared_data)
-        try:
-            assert task.grader.identity().get("clock_abstain") == share
-            problem = next(p for p in task.load() if p.id == "HumanEval/53")
-            assert max(task.grader.time_limits(
-                task.grader.expected([task.evalplus_problem(problem)])["HumanEval/53"]
-            )["base"]) < 2  # 0.4 s is at least a fifth of the first input's limit
-            out[share] = task.grade(problem, [task.prepare(problem, i, t) for i, t in
-                                              enumerate([slow_once, fast_wrong, right])])
-        finally:
-            task.close()
-    plain, clocked = out[None], out[0.2]
-    assert [g.correct for g in plain] == [g.correct for g in clocked] == [False, False, True]
-    assert plain[0].vote_key == plain[1].vote_key is not None  # same outputs, same class
-    assert clocked[0].vote_key is None and "its class depends on the clock" in \
-        clocked[0].details["abstains"]
-    assert clocked[1].vote_key == plain[1].vote_key
-    assert clocked[2].vote_key == plain[2].vote_key is not None
-    with pytest.raises(Exception, match="clock_abstain is a share"):
-        TASKS.build("humanevalplus", {"clock_abstain": 2}, data_dir=shared_data)

@@ -380,7 +380,18 @@ def audit_entry(board: Board, verdict: Any, k: int, seed: int = 0,
     if prm_config.name not in registry.names("prm"):
         return {"status": "unavailable", "k": k, "seed": seed,
                 "reason": f"PRM {prm_config.name!r} is not registered here"}
-    resolved = registry.get("prm", prm_config.name).resolved_identity(**prm_config.options)
+    try:
+        resolved = registry.get("prm", prm_config.name).resolved_identity(
+            **prm_config.options)
+    except (HarnessError, OSError) as exc:  # its spec or weights are not on this machine
+        return {"status": "unavailable", "k": k, "seed": seed,
+                "reason": f"the declared PRM cannot be resolved here: {exc}"}
+    missing = [role for role, model in (resolved.get("models") or {}).items()
+               if isinstance(model, dict) and model.get("unresolved")]
+    if missing:
+        return {"status": "unavailable", "k": k, "seed": seed,
+                "reason": f"the weights of the declared PRM ({', '.join(missing)}) are not "
+                          "here"}
     if "resolved" in spec and spec["resolved"] != resolved:
         return {"status": "failed", "k": k, "seed": seed, "problems": [
             f"{verdict.entry}: entry.json: field 'prm.spec.resolved': the declared PRM "

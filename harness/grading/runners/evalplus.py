@@ -69,13 +69,9 @@ class EvalplusGrader:
 
     def __init__(self, sandbox: Callable[[], Sandbox], *, min_time_limit: float = 1.0,
                  gt_time_limit_factor: float = 4.0, timeout_per_task: float = 60.0,
-                 memory_bytes: int = 4 << 30, vote_budget_s: float | None = None,
-                 clock_abstain: float | None = None) -> None:
+                 memory_bytes: int = 4 << 30, vote_budget_s: float | None = None) -> None:
         self._sandbox = sandbox
         self.vote_budget_s = vote_budget_s
-        #: a program that ran past a time limit, was cut by the vote budget, or used this
-        #: share of any input's limit abstains: its voting class would depend on the clock
-        self.clock_abstain = clock_abstain
         self.min_time_limit = min_time_limit
         self.gt_time_limit_factor = gt_time_limit_factor
         self.timeout_per_task = timeout_per_task
@@ -87,9 +83,7 @@ class EvalplusGrader:
         return {"min_time_limit": self.min_time_limit,
                 "gt_time_limit_factor": self.gt_time_limit_factor,
                 "timeout_per_task": self.timeout_per_task,
-                "memory_bytes": self.memory_bytes, "vote_budget_s": self.vote_budget_s,
-                **({"clock_abstain": self.clock_abstain} if self.clock_abstain is not None
-                   else {})}
+                "memory_bytes": self.memory_bytes, "vote_budget_s": self.vote_budget_s}
 
     # -- inputs and expected outputs -------------------------------------------------
     def _inputs(self, problem: EvalplusProblem
@@ -250,26 +244,11 @@ class EvalplusGrader:
                                                "time limit")
             key_texts.append(phase["outputs_json"])
         details["status"] = "pass" if correct else "fail"
-        limits = self.time_limits(exp)
-        borderline = _closest_to_limit(phases, limits)
+        borderline = _closest_to_limit(phases, self.time_limits(exp))
         if borderline is not None:
             details["timing_borderline"] = borderline
-        if self.clock_abstain is not None and not abstain:
-            share = _largest_share(phases, limits)
-            if share >= self.clock_abstain:
-                abstain = True
-                details["abstains"] = (f"used {share:.2f} of an input's time limit (clock_"
-                                       f"abstain {self.clock_abstain}): its class depends on "
-                                       "the clock")
         vote_key = None if abstain else outputs_vote_key(key_texts)
         return Verdict(correct, vote_key, details)
-
-
-def _largest_share(phases: list[dict[str, Any]], limits: dict[str, list[float]]) -> float:
-    """The largest share of its time limit that any input's run used."""
-    return max((used / limit for name, phase in zip(PHASES, phases, strict=True)
-                for used, limit in zip(phase.get("times", []), limits[name], strict=False)
-                if limit > 0), default=0.0)
 
 
 def _closest_to_limit(phases: list[dict[str, Any]], limits: dict[str, list[float]]
