@@ -543,3 +543,9 @@ def test_str_hashes_are_the_same_in_every_slot_start():
             outputs.add(result.stdout)
     assert len(outputs) == 1, outputs
     assert outputs.pop().startswith(b"0 ")  # PYTHONHASHSEED=0 is in force
+
+
+def test_programs_do_not_see_the_sandbox_folder_on_their_path(sandbox):
+    result = run(sandbox, "import sys\nprint(any('sandbox' in p and 'child' in p "
+                          "for p in sys.path), sys.flags.no_user_site)")
+    assert result.status == "ok" and result.stdout == b"False 1\n", result

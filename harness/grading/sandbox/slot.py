@@ -75,12 +75,12 @@ class Zygote:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         with open(self.errors, "ab") as err:
             self.proc = subprocess.Popen(
-                # -s -P, not -I: -I ignores every PYTHON* variable, PYTHONHASHSEED too, so
+                # -s, not -I: -I ignores every PYTHON* variable, PYTHONHASHSEED too, so
                 # str hashes (set and dict order) changed from one slot start to the next and
                 # a program's outputs, and its voting class, with them. The environment is
-                # ours alone (self.env), so nothing else of -I's isolation is lost.
-                [self.python, "-s", "-P", str(self.child_dir / ZYGOTE),
-                 str(theirs.fileno())],
+                # ours alone (self.env), and the zygote takes its own folder off sys.path,
+                # so nothing else of -I's isolation is lost (and any Python 3 runs it).
+                [self.python, "-s", str(self.child_dir / ZYGOTE), str(theirs.fileno())],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=err, env=self.env, cwd="/",
                 start_new_session=True, close_fds=True)

@@ -29,7 +29,8 @@ import _sbx_job  # noqa: E402
 import _sbx_wire  # noqa: E402
 from _sbx_syscalls import PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, prctl  # noqa: E402
 
-sys.path.remove(_HERE)
+while _HERE in sys.path:  # also the copy the interpreter put first (run as a script)
+    sys.path.remove(_HERE)
 _FD_BATCH = 8
 
 
