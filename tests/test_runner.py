@@ -176,3 +176,21 @@ def test_score_command_checks_what_a_prm_returns_as_run_does(tmp_path, capsys, n
     assert status == 2, err
     assert message in err and "problem 'p1', sample 0" in err, err
     assert not out.exists()
+
+
+def test_a_resume_that_reuses_every_shard_keeps_what_produced_them(tmp_path):
+    """The policy's and PRMs' resolved identities are recorded when their shards are
+    made; a later resume that makes none must not drop them from the manifest."""
+    config = load_config(_write(tmp_path, BASE))
+    run = Runner(config, tmp_path / "runs").execute()
+    stages = run.manifest()["stages"]
+    first = {stage: {k: stages[stage][k] for k in ("policy_identity", "prm_identity",
+                                                   "grading_provenance")
+                     if k in stages[stage]} for stage in stages}
+    assert first["pool"]["policy_identity"]
+    assert any("prm_identity" in fields for fields in first.values())
+    again = Runner(config, tmp_path / "runs").execute().manifest()
+    assert again["stages"]["pool"]["shards_reused"] == again["stages"]["pool"]["shards_total"]
+    for stage, fields in first.items():
+        for key, value in fields.items():
+            assert again["stages"][stage][key] == value, (stage, key)

@@ -54,6 +54,7 @@ def run_stage(run: RunDir, stage: str, units: Sequence[UnitT],
     """Run ``fn`` on every unit whose shard is not on disk yet; record the stage."""
     keys = [unit.key for unit in units]
     missing = [unit for unit in units if not run.has_shard(stage, unit.index, unit.key)]
+    old = run.manifest().get("stages", {}).get(stage, {})
     run.start_stage(stage, keys, started=now_utc(), shards_total=len(keys),
                     shards_reused=len(keys) - len(missing), **(extra or {}))
     if missing:
@@ -66,7 +67,17 @@ def run_stage(run: RunDir, stage: str, units: Sequence[UnitT],
             advance(1)
     metas = [run.read_meta(stage, i, key) for i, key in enumerate(keys)]
     run.finish_stage(stage, keys, finished=now_utc(), compute=sum_compute(metas))
+    if not missing and old.get("shards") == keys:
+        # every shard reused: what made them (the policy's or PRM's resolved identity, the
+        # sandbox's provenance) is what the earlier session recorded; keep it
+        kept = {k: v for k, v in old.items() if k in PRODUCER_FIELDS}
+        if kept:
+            run.update_stage(stage, **kept)
     return outcomes
+
+
+#: stage fields that describe what produced a stage's shards (set after the shards run)
+PRODUCER_FIELDS = ("policy_identity", "grading_provenance", "prm_identity")
 
 
 def _last_identity(outcomes: list[ShardOutcome]) -> dict[str, Any] | None:
