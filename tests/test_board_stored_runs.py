@@ -65,3 +65,19 @@ def test_a_config_making_another_run_is_refused(tmp_path):
     (tmp_path / "other.yaml").write_text(yaml.safe_dump({**RUN, "name": "other"}))
     with pytest.raises(ConfigError, match="makes run 'other'; the task must carry"):
         build_pools(load_board(_board(tmp_path, None, "other.yaml")), log=lambda *a: None)
+
+
+@pytest.mark.parametrize("name", ["zoo-math", "zoo-code"])
+def test_shipped_zoo_boards_check_and_validate_from_the_committed_runs(name, capsys):
+    """The zoo boards' pools are the committed runs: build-pools only checks their pins
+    (rewriting nothing) and every declared entry validates from its stored scores."""
+    board = load_board(name)
+    runs = [board.task_dir(task) for task in board.tasks]
+    before = {p: p.read_bytes() for run in runs for p in sorted(run.rglob("*")) if p.is_file()}
+    report = build_pools(board, log=lambda *a: None)
+    assert all(row["matches"] for row in report.values())
+    assert {p: p.read_bytes() for p in before} == before
+    status, out, _ = run_cli(["leaderboard", "validate", name], capsys)
+    assert status == 0, out
+    for entry in board.entries:
+        assert f"entries/{entry['name']}: valid" in out, out
