@@ -7,11 +7,18 @@ from typing import Any
 
 from harness.labels.config import DevSplit
 from harness.store.keys import key_of
+from harness.types import Problem
 
 
 def normalise_problem(text: str) -> str:
     """The form two problem texts are compared in: whitespace runs collapsed, ends stripped."""
     return " ".join(text.split())
+
+
+def problem_text(problem: Problem) -> str:
+    """The text a PRM is shown: the last user turn of the task's prompt."""
+    users = [m.get("content", "") for m in problem.prompt if m.get("role") == "user"]
+    return users[-1] if users else ""
 
 
 def train_or_dev(source: str, problem_key: str, dev: DevSplit) -> str:

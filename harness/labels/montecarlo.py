@@ -25,7 +25,7 @@ from typing import Any
 from harness import registry
 from harness.errors import ConfigError, InputError
 from harness.interfaces import Policy, SamplingParams, Task
-from harness.labels.common import train_or_dev
+from harness.labels.common import problem_text, train_or_dev
 from harness.labels.config import DevSplit, MonteCarloSource
 from harness.pipeline.plan import select_problems
 from harness.progress import track
@@ -201,7 +201,7 @@ def monte_carlo_records(cfg: MonteCarloSource, dev: DevSplit, data_dir: Path | N
         records.append({
             "id": f"monte-carlo/{problem.id}/{key}", "source": "monte-carlo",
             "domain": task.domain, "problem_id": problem.id,
-            "problem": _problem_text(problem), "steps": steps, "labels": labels,
+            "problem": problem_text(problem), "steps": steps, "labels": labels,
             "label_kind": cfg.label_kind,
             "split": train_or_dev("monte-carlo", problem.id, cfg.dev or dev),
             "meta": record_meta})
@@ -220,12 +220,6 @@ def monte_carlo_records(cfg: MonteCarloSource, dev: DevSplit, data_dir: Path | N
             "skipped_empty_solutions": skipped_empty,
             "compute": _compute(policy)}
     return records, info
-
-
-def _problem_text(problem: Problem) -> str:
-    """The text a PRM is shown: the last user turn of the task's prompt."""
-    users = [m.get("content", "") for m in problem.prompt if m.get("role") == "user"]
-    return users[-1] if users else ""
 
 
 def _compute(policy: Policy) -> dict[str, Any]:

@@ -15,21 +15,22 @@ from typing import Any
 
 from harness import registry
 from harness.errors import ConfigError, InputError
-from harness.labels.common import train_or_dev
+from harness.labels.common import problem_text, train_or_dev
 from harness.labels.config import DevSplit, OutcomeSource
-from harness.labels.montecarlo import _problem_text
 from harness.pipeline.plan import select_problems
 from harness.store.jsonl import read_jsonl
 from harness.store.keys import file_sha256
 from harness.types import Problem, Sample
 
 
-def _read(path: Path, task: Any, problems: dict[str, Problem], unknown: str
-          ) -> tuple[dict[str, list[Sample]], dict[str, Any]]:
-    """Samples per problem id from one file (file order), and what was dropped."""
+def _read(path: Path, task: Any, known_ids: set[str], problems: dict[str, Problem],
+          unknown: str) -> tuple[dict[str, list[Sample]], dict[str, Any]]:
+    """Samples per problem id from one file (file order), and what was dropped.
+
+    Not ``grading.samples_file.read_samples``: that refuses a problem the task lacks,
+    where labels drop and count the lines of another dataset version."""
     samples: dict[str, list[Sample]] = {}
     dropped: dict[str, int] = {}
-    known_ids = {p.id for p in task.load()}
     for line_no, record in read_jsonl(path):
         id_field = "problem_id" if "problem_id" in record else "task_id"
         pid = record.get(id_field)
@@ -69,10 +70,12 @@ def outcome_records(cfg: OutcomeSource, dev: DevSplit, data_dir: Path | None, re
                                 else data_dir)
     try:
         try:
-            chosen = select_problems(task.load(), cfg.task.problems)
+            loaded = task.load()
+            chosen = select_problems(loaded, cfg.task.problems)
         except ConfigError as exc:
             raise ConfigError(f"task.problems: {exc}") from None
         problems = {p.id: p for p in chosen}
+        known_ids = {p.id for p in loaded}
         names = cfg.labelers or [f"f{i}" for i in range(len(cfg.files))]
         records: list[dict[str, Any]] = []
         files: list[dict[str, Any]] = []
@@ -84,7 +87,8 @@ def outcome_records(cfg: OutcomeSource, dev: DevSplit, data_dir: Path | None, re
                 path = Path(data_dir) / file
             else:
                 path = resolve(file)
-            samples, dropped = _read(path, task, problems, cfg.unknown_problems)
+            samples, dropped = _read(path, task, known_ids, problems,
+                                     cfg.unknown_problems)
             batch = [(problems[pid], rows) for pid, rows in samples.items()]
             grades = task.grade_batch(batch)
             empty = correct = 0
@@ -98,7 +102,7 @@ def outcome_records(cfg: OutcomeSource, dev: DevSplit, data_dir: Path | None, re
                     records.append({
                         "id": f"outcome/{problem.id}/{name}.s{sample.index:03d}",
                         "source": "outcome", "domain": task.domain,
-                        "problem_id": problem.id, "problem": _problem_text(problem),
+                        "problem_id": problem.id, "problem": problem_text(problem),
                         "steps": steps, "labels": _labels(len(steps), grade.correct),
                         "label_kind": "hard",
                         "split": train_or_dev("outcome", problem.id, cfg.dev or dev),

@@ -47,6 +47,10 @@ from harness.store.rundir import RunDir
 UnitT = TypeVar("UnitT", bound=ShardRef)
 
 
+#: stage fields that describe what produced a stage's shards (set after the shards run)
+PRODUCER_FIELDS = ("policy_identity", "grading_provenance", "prm_identity")
+
+
 def run_stage(run: RunDir, stage: str, units: Sequence[UnitT],
               fn: Callable[[UnitT], ShardOutcome], executor: Executor, label: str,
               log: Callable[[str], None] = lambda message: None,
@@ -75,9 +79,6 @@ def run_stage(run: RunDir, stage: str, units: Sequence[UnitT],
             run.update_stage(stage, **kept)
     return outcomes
 
-
-#: stage fields that describe what produced a stage's shards (set after the shards run)
-PRODUCER_FIELDS = ("policy_identity", "grading_provenance", "prm_identity")
 
 
 def _last_identity(outcomes: list[ShardOutcome]) -> dict[str, Any] | None:
