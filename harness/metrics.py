@@ -27,8 +27,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import os
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +86,16 @@ def natural_key(value: int | str) -> tuple[Any, ...]:
     return (chunks, text, isinstance(value, str))
 
 
+def _natural_order(ids: Sequence[int | str]) -> np.ndarray:
+    """Indices of ``ids`` in natural order. Non-negative ints (the common case: sample
+    indices) order as numbers, which is what ``natural_key`` gives them, without a Python
+    key per id."""
+    if all(type(i) is int and 0 <= i < 2**62 for i in ids):
+        return np.argsort(np.array(ids, dtype=np.int64), kind="stable")
+    return np.array(sorted(range(len(ids)), key=lambda i: natural_key(ids[i])),
+                    dtype=np.int64)
+
+
 def canonical_pool(pool: ProblemPool) -> ProblemPool:
     """The pool with its samples in id order and voting classes renumbered by first
     appearance in that order: equal as a set of samples means equal arrays."""
@@ -94,12 +106,16 @@ def canonical_pool(pool: ProblemPool) -> ProblemPool:
         if len(ids) != pool.n:
             raise HarnessError(f"problem {pool.problem_id!r}: {len(ids)} sample ids for "
                                f"{pool.n} samples")
-        order = np.array(sorted(range(pool.n), key=lambda i: natural_key(ids[i])),
-                         dtype=np.int64)
+        order = _natural_order(ids)
     vote = pool.vote[order]
-    renumbered: dict[int, int] = {}
-    classes = np.array([-1 if v < 0 else renumbered.setdefault(int(v), len(renumbered))
-                        for v in vote], dtype=np.int64)
+    classes = np.full(vote.shape, -1, dtype=np.int64)
+    voted = vote >= 0
+    if voted.any():
+        present, first, inverse = np.unique(vote[voted], return_index=True,
+                                            return_inverse=True)
+        rank = np.empty(len(present), dtype=np.int64)
+        rank[np.argsort(first, kind="stable")] = np.arange(len(present))
+        classes[voted] = rank[inverse.reshape(-1)]
     return ProblemPool(pool.problem_id, pool.correct[order], classes,
                        None if pool.score is None else pool.score[order], None)
 
@@ -257,68 +273,108 @@ def _winner_outcome(members: np.ndarray, right: np.ndarray,
     return np.divide(total, n_winners, out=np.zeros(total.shape), where=n_winners > 0)
 
 
+def _problem_voting(pool: ProblemPool, ks: list[int], want_maj: bool, weighted: bool,
+                    draws: int, seed: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """One problem's maj@k and wmaj@k for every k of ``ks`` (each None when not wanted).
+
+    Each k's draws are scored separately, but the winner of every (k, draw) row is found
+    in one vectorised call over all of them; each k's mean is over its own contiguous
+    rows, so the numbers equal a per-k computation exactly."""
+    weight = None
+    if weighted:
+        weight = _require_scores(pool)
+        if np.any(weight < 0):
+            raise HarnessError(
+                f"problem {pool.problem_id!r}: wmaj@k needs non-negative scores "
+                f"(min {weight.min():g}); map them to [0, 1] first (e.g. a sigmoid)"
+            )
+    classes, n_classes = _compact_classes(pool.vote)
+    width = n_classes + 1
+    correct = pool.correct.astype(np.float64)
+    n = pool.n
+    sampled = [k for k in ks if math.comb(n, k) > draws]
+    results: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
+    for k in ks:
+        if k not in sampled:
+            subsets = np.array(list(itertools.combinations(range(n), k)), dtype=np.int64)
+            results[k] = _class_counts(subsets, classes, width, correct, weight)
+    if sampled:
+        rng = _problem_rng(seed, pool.problem_id)
+        permutations = rng.permuted(np.tile(np.arange(n), (draws, 1)), axis=1)
+        members = np.zeros((draws, width), dtype=np.int64)
+        right = np.zeros((draws, width))
+        mass = np.zeros((draws, width)) if weight is not None else None
+        done = 0
+        for k in sampled:
+            add = _class_counts(permutations[:, done:k], classes, width, correct, weight)
+            members += add[0]
+            right += add[1]
+            if mass is not None and add[2] is not None:
+                mass += add[2]
+            done = k
+            results[k] = (members.copy(), right.copy(),
+                          None if mass is None else mass.copy())
+    rows = np.cumsum([0] + [results[k][0].shape[0] for k in ks])
+    all_members = np.concatenate([results[k][0][:, :n_classes] for k in ks])
+    all_right = np.concatenate([results[k][1][:, :n_classes] for k in ks])
+
+    def means(outcomes: np.ndarray) -> np.ndarray:
+        return np.array([outcomes[rows[i]:rows[i + 1]].mean() for i in range(len(ks))])
+
+    maj = means(_winner_outcome(all_members, all_right, None)) if want_maj else None
+    wmaj = None
+    if weight is not None:
+        all_mass = np.concatenate([results[k][2][:, :n_classes]  # type: ignore[index]
+                                   for k in ks])
+        wmaj = means(_winner_outcome(all_members, all_right, all_mass))
+    return maj, wmaj
+
+
+#: problems at or above which voting runs on a thread per core (numpy releases the GIL
+#: in the permutations and the gathers, so the threads run in parallel)
+PARALLEL_VOTING_PROBLEMS = 32
+
+
 def voting_values_both(pools: Sequence[ProblemPool], ks: Sequence[int], weighted: bool,
-                       draws: int = DEFAULT_DRAWS, seed: int = DEFAULT_SEED
-                       ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray] | None]:
-    """Per-problem maj@k and (when ``weighted``) wmaj@k for every k, on shared draws.
+                       draws: int = DEFAULT_DRAWS, seed: int = DEFAULT_SEED,
+                       want_maj: bool = True
+                       ) -> tuple[dict[int, np.ndarray] | None, dict[int, np.ndarray] | None]:
+    """Per-problem maj@k (unless ``want_maj`` is False) and (when ``weighted``) wmaj@k for
+    every k, on shared draws.
 
     Random draws are the first k entries of one seeded permutation per draw, so class
-    counts grow incrementally from one k to the next.
+    counts grow incrementally from one k to the next. Each problem depends on its own
+    seeded generator only, so computing problems on several threads changes no number.
     """
     ks = sorted(set(ks))
     for k in ks:
         _check_k(pools, k)
-    maj = {k: np.empty(len(pools)) for k in ks}
+    maj = {k: np.empty(len(pools)) for k in ks} if want_maj else None
     wmaj = {k: np.empty(len(pools)) for k in ks} if weighted else None
-    for p_index, pool in enumerate(pools):
-        weight = None
-        if weighted:
-            weight = _require_scores(pool)
-            if np.any(weight < 0):
-                raise HarnessError(
-                    f"problem {pool.problem_id!r}: wmaj@k needs non-negative scores "
-                    f"(min {weight.min():g}); map them to [0, 1] first (e.g. a sigmoid)"
-                )
-        classes, n_classes = _compact_classes(pool.vote)
-        width = n_classes + 1
-        correct = pool.correct.astype(np.float64)
-        n = pool.n
-        sampled = [k for k in ks if math.comb(n, k) > draws]
-        results: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
-        for k in ks:
-            if k not in sampled:
-                subsets = np.array(list(itertools.combinations(range(n), k)), dtype=np.int64)
-                results[k] = _class_counts(subsets, classes, width, correct, weight)
-        if sampled:
-            rng = _problem_rng(seed, pool.problem_id)
-            permutations = rng.permuted(np.tile(np.arange(n), (draws, 1)), axis=1)
-            members = np.zeros((draws, width), dtype=np.int64)
-            right = np.zeros((draws, width))
-            mass = np.zeros((draws, width)) if weight is not None else None
-            done = 0
-            for k in sampled:
-                add = _class_counts(permutations[:, done:k], classes, width, correct, weight)
-                members += add[0]
-                right += add[1]
-                if mass is not None and add[2] is not None:
-                    mass += add[2]
-                done = k
-                results[k] = (members.copy(), right.copy(),
-                              None if mass is None else mass.copy())
-        for k in ks:
-            members_k, right_k, mass_k = results[k]
-            members_k, right_k = members_k[:, :n_classes], right_k[:, :n_classes]
-            maj[k][p_index] = _winner_outcome(members_k, right_k, None).mean()
-            if wmaj is not None:
-                wmaj[k][p_index] = _winner_outcome(members_k, right_k,
-                                                   mass_k[:, :n_classes]).mean()  # type: ignore[index]
+
+    def one(p_index: int) -> None:
+        got_maj, got_wmaj = _problem_voting(pools[p_index], ks, want_maj, weighted, draws,
+                                            seed)
+        for i, k in enumerate(ks):
+            if maj is not None and got_maj is not None:
+                maj[k][p_index] = got_maj[i]
+            if wmaj is not None and got_wmaj is not None:
+                wmaj[k][p_index] = got_wmaj[i]
+
+    workers = min(os.cpu_count() or 1, 8)
+    if workers > 1 and len(pools) >= PARALLEL_VOTING_PROBLEMS:
+        with ThreadPoolExecutor(max_workers=workers) as pool_executor:
+            list(pool_executor.map(one, range(len(pools))))
+    else:
+        for p_index in range(len(pools)):
+            one(p_index)
     return maj, wmaj
 
 
 def voting_values(pools: Sequence[ProblemPool], ks: Sequence[int], weighted: bool,
                   draws: int = DEFAULT_DRAWS, seed: int = DEFAULT_SEED) -> dict[int, np.ndarray]:
     """Per-problem maj@k (or wmaj@k when ``weighted``) for every k in ``ks``."""
-    maj, wmaj = voting_values_both(pools, ks, weighted, draws, seed)
+    maj, wmaj = voting_values_both(pools, ks, weighted, draws, seed, want_maj=not weighted)
     return wmaj if weighted else maj  # type: ignore[return-value]
 
 
@@ -391,7 +447,8 @@ def compute_all(pools: Sequence[ProblemPool], ks: Sequence[int],
         _check_k(pools, k)
     per_problem: dict[str, np.ndarray] = {}
     if "maj" in kinds or "wmaj" in kinds:
-        maj, wmaj = voting_values_both(pools, ks, "wmaj" in kinds, draws, seed)
+        maj, wmaj = voting_values_both(pools, ks, "wmaj" in kinds, draws, seed,
+                                       want_maj="maj" in kinds)
     for kind in METRIC_KINDS:
         if kind not in kinds:
             continue

@@ -116,6 +116,19 @@ def test_reordered_lines_and_tasks_are_not_tampering(world, tmp_path):
     assert verdict.ok, verdict.problems
 
 
+def test_bulk_and_line_by_line_readers_agree_on_a_valid_file(world):
+    """The bulk reader is the fast path for a clean file; on one it must read exactly
+    what the authoritative line-by-line reader reads."""
+    from harness.leaderboard import validate as v
+
+    path = world["entries"]["sim-noisy-1"] / "scores" / f"{TASK}.jsonl"
+    fast = v._read_scores_fast(path, world["pool"])
+    out = v._Collector(path.parent.parent)
+    slow = v._read_scores_by_line(path, "scores", world["pool"], out)
+    assert fast is not None and slow is not None and not out.lines
+    assert fast == slow
+
+
 def _changed_step_score(entry: Path, pool=None) -> None:
     """A wrong sample's last step raised to 1.0 where a right one was chosen before:
     prm@N changes, and the claims were left as they were. (A changed score that moves no
@@ -240,6 +253,31 @@ def _scores_swapped_between_samples(entry: Path, pool=None) -> None:
     _write_lines(entry, rows)
 
 
+def _two_samples_on_one_line(entry: Path, pool=None) -> None:
+    """Two objects on one line: still one array element per value if the lines are
+    joined, so the bulk reader must not accept it."""
+    lines = (entry / "scores" / f"{TASK}.jsonl").read_text().splitlines()
+    _write_lines(entry, [lines[0] + ", " + lines[1], *lines[2:]])
+
+
+def _duplicated_key(entry: Path, pool=None) -> None:
+    rows = _lines(entry)
+    first = json.dumps(rows[2])
+    _write_lines(entry, [*rows[:2], '{"problem_id": "elsewhere", ' + first[1:], *rows[3:]])
+
+
+def _boolean_score(entry: Path, pool=None) -> None:
+    rows = _lines(entry)
+    rows[4]["step_scores"][0] = True
+    _write_lines(entry, rows)
+
+
+def _float_sample_id(entry: Path, pool=None) -> None:
+    rows = _lines(entry)
+    rows[5]["sample_id"] = float(rows[5]["sample_id"])
+    _write_lines(entry, rows)
+
+
 # (name, tamper, where the reason must point, words it must contain)
 TAMPERING = [
     ("changed step score", _changed_step_score, "entry.json", "recomputed"),
@@ -266,6 +304,13 @@ TAMPERING = [
      "tasks.synthetic-arith.metrics.prm@32", "not on the board"),
     ("scores swapped between samples", _scores_swapped_between_samples, "entry.json",
      "recomputed"),
+    ("two samples on one line", _two_samples_on_one_line, "scores/synthetic-arith.jsonl:1",
+     "extra data"),
+    ("duplicated key", _duplicated_key, "scores/synthetic-arith.jsonl:3", "duplicate key"),
+    ("boolean score", _boolean_score, "scores/synthetic-arith.jsonl:5",
+     "must be a list of numbers"),
+    ("float sample id", _float_sample_id, "scores/synthetic-arith.jsonl:6",
+     "is not in problem"),
 ]
 
 

@@ -10,10 +10,13 @@ within ``TOLERANCE``. The order of lines, and of tasks, is free.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from harness.errors import HarnessError
 from harness.leaderboard.board import Board
@@ -154,6 +157,56 @@ def _check_task_header(task: str, claim: Any, board: Board, out: _Collector) -> 
     return good
 
 
+def _read_scores_fast(path: Path, pool: TaskPool) -> dict[str, list[list[float]]] | None:
+    """The scores of a file with no problem at all, read in bulk; None when anything is
+    off (the line-by-line reader then names each problem).
+
+    The nonblank lines are parsed as one JSON array. Every line must start with ``{`` and
+    end with ``}``, and the array must hold exactly one object per line: each line starts
+    a new value, so each value is then exactly its line, and the file reads as the
+    line-by-line reader would read it. Every check of that reader is made here too, on
+    whole arrays where it can be."""
+    text = path.read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not all(line.lstrip().startswith("{") and line.rstrip().endswith("}")
+               for line in lines):
+        return None
+    try:
+        rows = loads_strict("[" + ",".join(lines) + "]")
+    except ValueError:
+        return None
+    if len(rows) != len(lines) or not all(type(row) is dict and row.keys() == SCORE_FIELDS
+                                          for row in rows):
+        return None
+    found: dict[str, list[Any]] = {pid: [None] * len(pool.positions[pid])
+                                   for pid in pool.problem_ids}
+    wanted: list[int] = []
+    filled = 0
+    for row in rows:
+        pid, sid, steps = row["problem_id"], row["sample_id"], row["step_scores"]
+        if type(pid) is not str or type(sid) not in (int, str) or type(steps) is not list:
+            return None
+        positions = pool.positions.get(pid)
+        position = None if positions is None else positions.get(sid)
+        if position is None or found[pid][position] is not None:
+            return None  # unknown or duplicated
+        found[pid][position] = steps
+        filled += 1
+        wanted.append(int(pool.n_steps[pid][position]))
+    if filled != sum(len(v) for v in found.values()):
+        return None  # missing samples
+    lengths = [len(row["step_scores"]) for row in rows]
+    if lengths != wanted:
+        return None
+    flat = list(itertools.chain.from_iterable(row["step_scores"] for row in rows))
+    if not set(map(type, flat)) <= {int, float}:
+        return None
+    values = np.fromiter(flat, dtype=np.float64, count=len(flat))
+    if not bool(np.all((values >= 0.0) & (values <= 1.0))):  # also False for NaN
+        return None
+    return found
+
+
 def _read_scores(path: Path, label: str, pool: TaskPool, out: _Collector
                  ) -> dict[str, list[list[float]]] | None:
     """Problem id -> step scores per sample in pool position order; None after any
@@ -161,6 +214,19 @@ def _read_scores(path: Path, label: str, pool: TaskPool, out: _Collector
     if not path.is_file():
         out.add(label, "missing scores file")
         return None
+    try:
+        fast = _read_scores_fast(path, pool)
+    except (UnicodeDecodeError, RecursionError):
+        fast = None
+    if fast is not None:
+        return fast
+    return _read_scores_by_line(path, label, pool, out)
+
+
+def _read_scores_by_line(path: Path, label: str, pool: TaskPool, out: _Collector
+                         ) -> dict[str, list[list[float]]] | None:
+    """The authoritative reader: every line on its own, every problem named with its
+    line and field; None after any problem."""
     found: dict[str, list[Any]] = {pid: [None] * len(pool.positions[pid])
                                    for pid in pool.problem_ids}
     seen_at: dict[tuple[str, int], int] = {}
