@@ -24,6 +24,7 @@ from harness.types import Budget
 CONFIGS = {
     "best-of-n": {"n": 4},
     "beam": {"n": 8, "m": 4},
+    "compute-aware": {"initial_width": 2, "max_width": 4, "expand": 2},
     "dvts": {"n": 8, "m": 2},
     "smc": {"particles": 8},
     "mcts": {"width": 3},

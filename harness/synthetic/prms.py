@@ -15,10 +15,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from harness.errors import ScoreError
+from harness.errors import ConfigError, ScoreError
 from harness.interfaces import PRM
 from harness.models.compute import ComputeLedger, Metered
-from harness.synthetic.chain import Chain, PolicyParams
+from harness.synthetic.chain import Chain, PolicyParams, State
 from harness.synthetic.problems import parse_problem_text, statement_from_messages
 from harness.types import Problem, Sample, StepScores
 
@@ -53,7 +53,12 @@ class SimOraclePRM(Metered, PRM):
         except ValueError as exc:
             raise ScoreError(f"{self.prm_id}: problem {problem.id!r} sample {sample.index}: "
                              f"{exc}") from None
-        return statement, [chain.value(s) for s in states]
+        return statement, [self.state_value(chain, depth, state)
+                           for depth, state in enumerate(states, start=1)]
+
+    def state_value(self, chain: Chain, depth: int, state: State) -> float:
+        """The score of a prefix of ``depth`` steps ending in ``state`` (exact here)."""
+        return chain.value(state)
 
     def transform(self, statement: str, steps: list[str], values: list[float]) -> list[float]:
         return values
@@ -106,3 +111,61 @@ class SimNoisyPRM(SimOraclePRM):
     def identity(self) -> dict[str, Any]:
         return {**super().identity(), "noise_logit_sigma": self.noise, "seed": self.seed,
                 "clip": CLIP}
+
+
+DECAYS = ("inverse_t", "constant")
+
+
+class SimBellmanPRM(SimOraclePRM):
+    """Registered as PRM ``sim-bellman``: the exact values with a Bellman error of a set size.
+
+    At a prefix of odd depth d (number of steps) that is not the final answer the score is
+    V(s) + eta if the prefix's running amount is wrong, V(s) - eta if it is right: wrong
+    prefixes look better and right ones worse than they are (systematically misleading
+    on half the states, every other step). Prefixes of even depth and final answers keep
+    their exact value (1 right, 0 wrong). ``eta`` is ``error`` / T for ``decay=inverse_t``
+    (T the problem's number of operations) or ``error`` for ``decay=constant``. A
+    perturbed score is clipped to [min(V, 0.01), max(V, 0.99)], so it stays a probability
+    and never moves against its sign.
+
+    Bellman error (harness.synthetic.bellman): at an odd-depth prefix it is exactly eta
+    (every successor has its exact value and V is exact); at an even-depth one it is eta
+    |P(right successor) - P(wrong successor)| (eta (1 - 2 eps) after a right amount, eps
+    the slip rate), both less where the clip binds. So the measured mean is eta times a
+    factor of the chain (about 0.9 at the default rates): c / T for ``inverse_t``, c for
+    ``constant`` (tests/test_strategies_extensions.py measures both).
+    """
+
+    prm_id = "sim-bellman"
+
+    def __init__(self, error: float | str = 1.0, decay: str = "inverse_t",
+                 error_rate: float = 0.08, recovery_rate: float = 0.3,
+                 mul_weight: float = 2.0) -> None:
+        super().__init__(error_rate, recovery_rate, mul_weight)
+        try:
+            self.error = float(error)
+        except (TypeError, ValueError):
+            raise ConfigError(f"option error: {error!r} is not a number") from None
+        if not (math.isfinite(self.error) and self.error >= 0.0):
+            raise ConfigError(f"option error must be a finite number >= 0, got {error!r}")
+        if decay not in DECAYS:
+            raise ConfigError(f"option decay: {decay!r} is not one of {', '.join(DECAYS)}")
+        self.decay = decay
+
+    def eta(self, horizon: int) -> float:
+        """The size of the perturbation on a problem of ``horizon`` operations."""
+        return self.error / max(horizon, 1) if self.decay == "inverse_t" else self.error
+
+    def state_value(self, chain: Chain, depth: int, state: State) -> float:
+        value = chain.value(state)
+        if state.finished or depth % 2 == 0:
+            return value
+        eta = self.eta(chain.length)
+        moved = value + eta if state.wrong else value - eta
+        return min(max(moved, min(value, CLIP)), max(value, 1 - CLIP))
+
+    def identity(self) -> dict[str, Any]:
+        return {**super().identity(), "error": self.error, "decay": self.decay,
+                "rule": "odd depths: V + eta if wrong else V - eta, clipped to "
+                        "[min(V, 0.01), max(V, 0.99)]; eta = error / T (inverse_t) or "
+                        "error (constant)"}
