@@ -56,9 +56,12 @@ def keyed_rng_seed(seed: int, *parts: Any) -> list[int]:
 @dataclass
 class SeededParams(SamplingParams):
     """SamplingParams with one seed per prompt (``seeds[i]`` for prompt i). A policy
-    honours them when it sets ``takes_request_seeds = True``."""
+    honours them when it sets ``takes_request_seeds = True``. ``temperatures`` (one per
+    prompt) is filled only when a strategy sets a per-request temperature; empty means
+    ``temperature`` for every prompt."""
 
     seeds: list[int] = field(default_factory=list)
+    temperatures: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -69,6 +72,9 @@ class Spent:
     prompt_tokens: int = 0  # prompt + prefix tokens the policy read (cache not subtracted)
     policy_calls: int = 0  # step requests (one per new node), not batched engine calls
     prm_tokens: int = 0
+    #: PRM tokens beyond those of each prefix's nearest scored ancestor: what a PRM
+    #: reusing the scored parent's prefix would compute (no PRM reuses it yet)
+    prm_unique_tokens: int = 0
     prm_calls: int = 0  # prefixes scored
     flops: float = 0.0
     wall_s: float = 0.0
@@ -78,6 +84,7 @@ class Spent:
         self.prompt_tokens += node.prompt_tokens
         self.policy_calls += 1
         self.prm_tokens += node.prm_tokens
+        self.prm_unique_tokens += node.prm_unique_tokens
         self.prm_calls += node.scores is not None
         self.flops += node.flops
         self.wall_s += node.wall_s
@@ -116,6 +123,8 @@ class Node:
     flops: float = 0.0
     wall_s: float = 0.0
     tick: int = -1
+    #: prm_tokens less those of the nearest scored ancestor (see Spent)
+    prm_unique_tokens: int = 0
     #: the PRM's score of each step of this prefix (None: not scored)
     scores: list[float] | None = None
 
@@ -141,11 +150,13 @@ class Node:
 @dataclass
 class Request:
     """One new step under ``parent``; ``score`` asks for a PRM score even if the step does
-    not finish the solution (finished steps are always scored)."""
+    not finish the solution (finished steps are always scored); ``temperature``, when
+    set, replaces the strategy's sampling temperature for this request alone."""
 
     parent: Node
     index: int
     score: bool = True
+    temperature: float | None = None
 
 
 class Tree:
@@ -364,9 +375,12 @@ class Engine:
         seeds = [request_seed(self.seed, run.problem.id, r.parent.id, r.index)
                  for run, r in flat]
         p = self.params
+        temperatures = ([p.temperature if r.temperature is None else r.temperature
+                         for _, r in flat]
+                        if any(r.temperature is not None for _, r in flat) else [])
         params = SeededParams(n=1, temperature=p.temperature, top_p=p.top_p,
                               max_tokens=p.max_tokens, seed=p.seed, stop=list(p.stop),
-                              seeds=seeds)
+                              seeds=seeds, temperatures=temperatures)
         before = self.policy.compute()
         start = time.perf_counter()
         out = self.policy.step(prompts, prefixes, params)
@@ -448,6 +462,7 @@ class Engine:
                                  f"{len(values)} scores for {len(sample.steps)} steps")
             node.scores = values
             node.prm_tokens = count
+            node.prm_unique_tokens = max(0, count - _scored_ancestor_tokens(run.tree, node))
             node.flops += flops * count / total
         return wall
 
@@ -457,6 +472,17 @@ class Engine:
         if encode is None:
             return None
         return sum(len(seg.ids) for seg in encode(problem, sample).segments)
+
+
+def _scored_ancestor_tokens(tree: Tree, node: Node) -> int:
+    """PRM tokens of the nearest ancestor of ``node`` that was scored (0: none)."""
+    parent = node.parent
+    while parent is not None:
+        above = tree.nodes[parent]
+        if above.scores is not None:
+            return above.prm_tokens
+        parent = above.parent
+    return 0
 
 
 def _apportion(total: int, weights: Sequence[int]) -> list[int]:

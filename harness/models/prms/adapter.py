@@ -39,6 +39,11 @@ def problem_statement(problem: Problem) -> str:
     raise ScoreError(f"problem {problem.id!r}: no statement in metadata and no user message")
 
 
+def _encoding_key(problem: Problem, sample: Sample) -> tuple[Any, ...]:
+    """What an encoding depends on: the problem statement, the steps, the sample's label."""
+    return (problem_statement(problem), tuple(sample.steps), sample.problem_id, sample.index)
+
+
 class SpecPRM(Metered, PRM):
     """Base of the backend-specific PRMs; subclasses build one runner per model role."""
 
@@ -117,6 +122,12 @@ class SpecPRM(Metered, PRM):
 
     # -- scoring ---------------------------------------------------------------------------
     def encode(self, problem: Problem, sample: Sample) -> Encoded:
+        """The sample's segments; the last ``score`` call's encodings are kept, so a caller
+        counting its tokens (the search engine) does not tokenise every prefix twice."""
+        key = _encoding_key(problem, sample)
+        kept = getattr(self, "_last_encoded", {}).get(key)
+        if kept is not None:
+            return kept
         where = sample_label(sample.problem_id, sample.index)
         encoded = self.family.encode(problem_statement(problem), sample.steps, where)
         if self.max_length is not None:
@@ -133,7 +144,10 @@ class SpecPRM(Metered, PRM):
         if len(problems) != len(samples):
             raise ScoreError(f"{len(problems)} problems for {len(samples)} samples")
         start = time.perf_counter()
+        self._last_encoded: dict[tuple[Any, ...], Encoded] = {}
         encoded = [self.encode(p, s) for p, s in zip(problems, samples, strict=True)]
+        self._last_encoded = {_encoding_key(p, s): e
+                              for p, s, e in zip(problems, samples, encoded, strict=True)}
         flat = [seg for e in encoded for seg in e.segments]
         rows = {role: runner.rows(flat) for role, runner in self.runners.items()}
         out, cursor = [], 0
