@@ -23,7 +23,9 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SerializerFunctionWrapHandler,
     ValidationError,
+    model_serializer,
     model_validator,
 )
 
@@ -103,6 +105,20 @@ class ReportConfig(_Strict):
     kinds: list[str] = Field(default_factory=lambda: ["best-of-n"])
 
 
+class StrategyConfig(_Strict):
+    """A step-level search instead of the sampling pipeline (docs/search.md): the run
+    searches every problem with this strategy, the policy and one PRM, under a
+    per-problem budget, into ``RUN/search`` (the format of ``prm-harness search --out``)."""
+
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    #: per-problem caps: policy_tokens, policy_calls, prm_tokens, flops, wall_s
+    budget: dict[str, int | float] = Field(default_factory=dict)
+    seed: int = Field(default=0, ge=0)
+    #: the label of the PRM (in ``prms``) that guides the search; default: the only one
+    prm: str | None = None
+
+
 class ConfigSource:
     """The YAML text a config came from, to find the line a dotted field is on."""
 
@@ -164,6 +180,7 @@ class RunConfig(_Strict):
     report: ReportConfig = Field(default_factory=ReportConfig)
     shard_size: int = Field(default=8, ge=1)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    strategy: StrategyConfig | None = None
     #: where the config was read from, for errors that name the file and line
     _source: ConfigSource | None = PrivateAttr(default=None)
 
@@ -174,6 +191,16 @@ class RunConfig(_Strict):
         if duplicates:
             raise ValueError(f"PRM labels must be unique, repeated: {duplicates}")
         return self
+
+    @model_serializer(mode="wrap")
+    def _without_absent_strategy(self, handler: SerializerFunctionWrapHandler
+                                 ) -> dict[str, Any]:
+        """No ``strategy`` key when there is none: the configs (and identities, run names)
+        of runs made before the section existed stay what they were."""
+        data: dict[str, Any] = handler(self)
+        if self.strategy is None:
+            data.pop("strategy", None)
+        return data
 
     def identity(self) -> dict[str, Any]:
         """What makes two runs the same run (where, under which name, on which executor and

@@ -22,6 +22,17 @@ def demo_run(tmp_path_factory) -> Path:
     return out / "demo-10x8-seed0"
 
 
+@pytest.fixture(scope="module")
+def search_run(tmp_path_factory) -> Path:
+    """A small stored search run, for the specs of kind ``compute``."""
+    out = tmp_path_factory.mktemp("search") / "smc"
+    subprocess.run([sys.executable, "-m", "harness.cli", "search", "--task", "synthetic-arith",
+                    "--policy", "sim", "--prm", "sim-noisy", "--strategy", "smc",
+                    "--budget", "policy_calls=32", "--problems", "4", "--out", str(out)],
+                   check=True, capture_output=True, cwd=REPO)
+    return out
+
+
 def _report(args, capsys) -> tuple[int, str, str]:
     return run_cli(["report", *args], capsys)
 
@@ -92,9 +103,9 @@ def test_kind_does_not_go_with_a_spec(demo_run, tmp_path, capsys):
     assert status == 2 and "--kind applies to a RUN" in err
 
 
-def test_the_shipped_specs_load_and_render(demo_run, tmp_path):
-    """Each reports/*.yaml, with the demo run placed where it expects its runs, validates
-    and renders."""
+def test_the_shipped_specs_load_and_render(demo_run, search_run, tmp_path):
+    """Each reports/*.yaml, with the demo run (a search run for ``compute``) placed where
+    it expects its runs, validates and renders."""
     import yaml
 
     from harness.reports.spec import load_report_spec
@@ -105,11 +116,13 @@ def test_the_shipped_specs_load_and_render(demo_run, tmp_path):
         copy = tmp_path / "reports" / shipped.name
         copy.parent.mkdir(exist_ok=True)
         copy.write_text(shipped.read_text())
-        runs = yaml.safe_load(shipped.read_text())["runs"]
+        doc = yaml.safe_load(shipped.read_text())
+        runs = doc["runs"]
+        stand_in = search_run if doc["kind"] == "compute" else demo_run
         for folder in runs.values() if isinstance(runs, dict) else runs:
             target = (copy.parent / folder).resolve()
             if not target.exists():
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.symlink_to(demo_run, target_is_directory=True)
+                target.symlink_to(stand_in, target_is_directory=True)
         paths = load_report_spec(copy).render()
         assert paths and all(p.is_file() and p.stat().st_size > 0 for p in paths)

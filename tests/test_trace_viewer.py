@@ -140,3 +140,24 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert main(["trace", str(lacking), docs[0]["problem_id"], "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "lacking.jsonl:1: field nodes[0].parent missing" in err
+
+
+def test_the_viewer_reads_a_stored_search_run(tmp_path, capsys):
+    """``trace RUN PROBLEM`` on a ``search --out`` folder draws the same page as on the
+    same search's traces file (the stored trace with its wall seconds put back)."""
+    run, traces = tmp_path / "run", tmp_path / "traces.jsonl"
+    argv = ["search", "--task", "synthetic-arith", "--task-option", "length=4", "--policy",
+            "sim", "--prm", "sim-noisy", "--strategy", "beam", "--strategy-option", "n=6",
+            "--strategy-option", "m=3", "--budget", "policy_calls=40", "--problems", "5",
+            "--shard-size", "2", "--out", str(run), "--traces-out", str(traces), "--json"]
+    assert main(argv) == 0
+    docs = [json.loads(line) for line in traces.read_text().splitlines()]
+    last = docs[-1]["problem_id"]  # in the third shard
+    from_run, from_file = tmp_path / "run.html", tmp_path / "file.html"
+    assert main(["trace", str(run), last, "--out", str(from_run)]) == 0
+    assert main(["trace", str(traces), last, "--out", str(from_file)]) == 0
+    assert from_run.read_text() == from_file.read_text()
+    capsys.readouterr()
+    assert main(["trace", str(run), "nope", "--out", str(tmp_path / "x.html")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "no problem 'nope'" in err and docs[0]["problem_id"] in err

@@ -28,6 +28,16 @@ def report(run_dir: Path, kinds: tuple[str, ...], out: Path | None) -> None:
             click.echo(str(path))
         return
     kinds = kinds or ("best-of-n",)
+    if all(hasattr(registry.get("report", kind), "check_run") for kind in kinds):
+        # kinds that read their own folders (compute: a search run), not metrics.json
+        for kind in kinds:
+            registry.get("report", kind).check_run(run_dir)
+            target = out / kind if out and len(kinds) > 1 else out
+            built = registry.REPORTS.build(kind)
+            for path in built.render({run_dir.name: run_dir},
+                                     target or run_dir / "report" / kind):
+                click.echo(str(path))
+        return
     from harness.pipeline.reporting import render_report
     from harness.store.metrics_file import read_run_metrics
     from harness.store.rundir import RunDir

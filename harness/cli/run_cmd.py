@@ -27,6 +27,11 @@ def run(config_path: Path, overrides: tuple[str, ...], runs_dir: Path | None,
     config = load_config(config_path, overrides)
     result = Runner(config, runs_dir, log=lambda m: click.echo(m, err=True)).execute()
     click.echo(f"run finished: {result.path}")
+    if config.strategy is not None:
+        click.echo(f"search: {result.path / 'search' / 'search.json'}")
+        if "report" in config.model_fields_set and config.report.kinds:
+            click.echo(f"report: {result.path / 'report'}")
+        return
     click.echo(f"metrics: {result.path / 'metrics.json'}")
     if config.report.kinds:
         click.echo(f"report: {result.path / 'report'}")

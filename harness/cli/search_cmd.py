@@ -12,9 +12,7 @@ import yaml
 
 from harness.cli.options import parse_key_values
 from harness.errors import ConfigError
-
-BUDGET_KEYS = {"policy_tokens": int, "policy_calls": int, "prm_tokens": int, "flops": float,
-               "wall_s": float}
+from harness.store.search_dir import BUDGET_KEYS, DEFAULT_SHARD_SIZE
 
 
 def _typed(pairs: tuple[str, ...], flag: str) -> dict[str, Any]:
@@ -76,20 +74,24 @@ def _problems(task: Any, wanted: int | None, seed: int) -> list[Any]:
 @click.option("--traces-out", "--trace-out", "trace_out", type=click.Path(path_type=Path),
               default=None, help="Write one trace per problem, one a line (JSONL), to "
                                  "this file (read by `prm-harness trace`).")
+@click.option("--out", "out", type=click.Path(path_type=Path), default=None,
+              help="Store the run in this folder (search.json, shards/, timings/); the "
+                   "same command with the same --out resumes it, skipping finished shards.")
+@click.option("--shard-size", type=click.IntRange(min=1), default=DEFAULT_SHARD_SIZE,
+              show_default=True, help="Problems per stored shard (with --out).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def search(task_name: str, task_option: tuple[str, ...], policy_name: str,
            policy_option: tuple[str, ...], prm_name: str, prm_option: tuple[str, ...],
            strategy_name: str, strategy_option: tuple[str, ...],
            budget_pairs: tuple[str, ...], n_problems: int | None, seed: int,
-           trace_out: Path | None, as_json: bool) -> None:
+           trace_out: Path | None, out: Path | None, shard_size: int,
+           as_json: bool) -> None:
     """Search every problem with STRATEGY under a per-problem budget; print accuracy
     (95% bootstrap CI over problems) and the compute spent (totals over problems)."""
-    import numpy as np
-
     from harness import registry
     from harness.errors import accepted_options
-    from harness.metrics import bootstrap_means, percentile_ci
-    from harness.strategies.engine import budget_dict, check_budget
+    from harness.pipeline.search_run import SearchJob, prm_label, run_search, with_wall
+    from harness.strategies.engine import check_budget
 
     budget = parse_budget(budget_pairs)
     check_budget(budget)
@@ -101,35 +103,42 @@ def search(task_name: str, task_option: tuple[str, ...], policy_name: str,
         task_options.setdefault("n_problems", n_problems)
     task = registry.TASKS.build(task_name, task_options)
     problems = _problems(task, None if generated else n_problems, seed)
-    policy = registry.POLICIES.build(policy_name, _typed(policy_option, "--policy-option"))
-    prm = registry.PRMS.build(prm_name, _typed(prm_option, "--prm-option"))
+    policy_options = _typed(policy_option, "--policy-option")
+    policy = registry.POLICIES.build(policy_name, policy_options)
+    prm_options = _typed(prm_option, "--prm-option")
+    prm = registry.PRMS.build(prm_name, prm_options)
 
     use_task = getattr(strategy, "use_task", None)
     if use_task is not None:
         use_task(task)  # a vote needs the task's answer keys
-    runs = strategy.run(problems, policy, prm, budget)  # type: ignore[attr-defined]
-    batch = [(run.problem, [task.prepare(run.problem, 0, run.tree.text(run.answer))])
-             for run in runs if run.answer is not None]
-    grades = iter(task.grade_batch(batch))
-    correct = np.array([float(next(grades)[0].correct) if run.answer is not None else 0.0
-                        for run in runs])
-    lo, hi = percentile_ci(bootstrap_means(correct, seed=seed))[:, 0]
-    spent = {"policy_tokens": sum(r.spent.policy_tokens for r in runs),
-             "policy_calls": sum(r.spent.policy_calls for r in runs),
-             "prm_tokens": sum(r.spent.prm_tokens for r in runs),
-             "flops": float(sum(r.spent.flops for r in runs)),
-             "wall_s": float(sum(r.spent.wall_s for r in runs))}
-    doc = {"strategy": strategy_name, "n_problems": len(runs),
-           "accuracy": {"value": float(correct.mean()), "ci": [float(lo), float(hi)]},
-           "spent": spent, "budget": budget_dict(budget)}
+    job = SearchJob(strategy_name=strategy_name, strategy_options=strategy_options,
+                    strategy=strategy, task_name=task_name, task_options=task_options,
+                    task=task, problems=problems, policy_name=policy_name,
+                    policy_options=policy_options, policy=policy, prm_name=prm_name,
+                    prm_options=prm_options, prm=prm,
+                    prm_label=prm_label(prm_name, prm_options), budget=budget, seed=seed,
+                    shard_size=shard_size)
+    traces: list[dict[str, Any]] = []
+
+    def keep_traces(index: int, records: list[dict[str, Any]],
+                    timing: dict[str, Any]) -> None:
+        traces.extend(with_wall(r["trace"], t)
+                      for r, t in zip(records, timing["problems"], strict=True))
+
+    doc = run_search(job, out, log=lambda m: click.echo(m, err=True),
+                     on_shard=keep_traces if trace_out is not None else None)
     if trace_out is not None:
         with trace_out.open("w", encoding="utf-8") as fh:
-            for trace in strategy.traces(budget):  # type: ignore[attr-defined]
+            for trace in traces:
                 fh.write(json.dumps(trace) + "\n")
     if as_json:
         click.echo(json.dumps(doc))
         return
     acc = doc["accuracy"]
-    click.echo(f"{strategy_name}: accuracy {acc['value']:.3f} "  # type: ignore[index]
-               f"[{lo:.3f}, {hi:.3f}] over {len(runs)} problems")
-    click.echo("spent (all problems): " + ", ".join(f"{k}={v}" for k, v in spent.items()))
+    lo, hi = acc["ci"]
+    click.echo(f"{strategy_name}: accuracy {acc['value']:.3f} "
+               f"[{lo:.3f}, {hi:.3f}] over {doc['n_problems']} problems")
+    click.echo("spent (all problems): " + ", ".join(f"{k}={v}"
+                                                     for k, v in doc["spent"].items()))
+    if out is not None:
+        click.echo(f"stored: {out}")

@@ -112,8 +112,82 @@ def _check_plugin(config: RunConfig, kind: str, plugin: Any, field: str,
                            f"(its options: {valid})")
 
 
+def strategy_budget(config: RunConfig) -> Any:
+    """The strategy section's budget as a ``Budget``; a bad key or value names its field."""
+    from harness.store.search_dir import BUDGET_KEYS
+    from harness.strategies.engine import check_budget
+    from harness.types import Budget
+
+    assert config.strategy is not None
+    values: dict[str, Any] = {}
+    for key, value in config.strategy.budget.items():
+        if key not in BUDGET_KEYS:
+            raise config.error(f"strategy.budget.{key}", f"unknown budget key {key!r}; "
+                               f"valid keys: {', '.join(BUDGET_KEYS)}")
+        if BUDGET_KEYS[key] is int and float(value) != int(value):
+            raise config.error(f"strategy.budget.{key}", f"{value!r} is not an integer")
+        values[key] = BUDGET_KEYS[key](value)
+    budget = Budget(**values)
+    try:
+        check_budget(budget)
+    except ConfigError as exc:
+        raise config.error("strategy.budget", str(exc)) from None
+    return budget
+
+
+def strategy_prm(config: RunConfig) -> Any:
+    """The PRM config that guides the search: the one named by ``strategy.prm``, else the
+    only one."""
+    assert config.strategy is not None
+    labels = [p.display() for p in config.prms]
+    if config.strategy.prm is not None:
+        if config.strategy.prm not in labels:
+            raise config.error("strategy.prm", f"no PRM labelled {config.strategy.prm!r} "
+                               f"in prms (labels: {', '.join(labels) or 'none'})")
+        return config.prms[labels.index(config.strategy.prm)]
+    if len(config.prms) != 1:
+        raise config.error("strategy.prm" if config.prms else "prms",
+                           f"a search needs one PRM; name it among {', '.join(labels)}"
+                           if config.prms else "a strategy run needs a PRM to guide it")
+    return config.prms[0]
+
+
+def build_strategy(config: RunConfig) -> Any:
+    """The configured strategy, built (so its options are checked)."""
+    assert config.strategy is not None
+    s = config.strategy
+    try:
+        return registry.STRATEGIES.build(s.name, {**s.options, "seed": s.seed})
+    except ConfigError as exc:
+        field = "strategy.name" if s.name not in registry.names("strategy") \
+            else "strategy.options"
+        raise config.error(field, str(exc)) from None
+
+
+def check_strategy(config: RunConfig) -> None:
+    """A strategy run searches instead of sampling: no sampling or metrics sections, only
+    the ``compute`` report, one guiding PRM, a valid budget and strategy."""
+    for section in ("sampling", "metrics"):
+        if section in config.model_fields_set:
+            raise config.error(section, f"a run with a strategy section has no {section} "
+                               f"(the strategy's options set temperature, top_p, max_tokens)"
+                               if section == "sampling" else
+                               f"a run with a strategy section has no {section} "
+                               f"(its summary and the compute report are its results)")
+    if "report" in config.model_fields_set:
+        for i, kind in enumerate(config.report.kinds):
+            if kind != "compute":
+                raise config.error(f"report.kinds.{i}", f"a strategy run renders only the "
+                                   f"compute report, not {kind!r}")
+    strategy_prm(config)
+    strategy_budget(config)
+    build_strategy(config)
+
+
 def check_config(config: RunConfig) -> None:
     """Everything about the config that can be checked without running a model."""
+    if config.strategy is not None:
+        check_strategy(config)
     _check_plugin(config, "task", config.task, "task", fixed=("data_dir",))
     _check_plugin(config, "policy", config.policy, "policy")
     for i, prm in enumerate(config.prms):

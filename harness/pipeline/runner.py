@@ -45,6 +45,8 @@ from harness.store.provenance import environment, now_utc
 from harness.store.rundir import RunDir
 
 UnitT = TypeVar("UnitT", bound=ShardRef)
+#: where a strategy run keeps its search (store/search_dir.py's layout)
+SEARCH_FOLDER = "search"
 
 
 #: stage fields that describe what produced a stage's shards (set after the shards run)
@@ -109,6 +111,8 @@ class Runner:
                     executor.close()
 
     def _execute(self, plan: RunPlan, executor: Executor) -> RunDir:
+        if plan.config.strategy is not None:
+            return self._execute_search(plan)
         cfg = plan.config
         run = RunDir.create(plan.run_path.parent, plan.name, cfg.identity())
         with run.lock():
@@ -156,6 +160,47 @@ class Runner:
             # lm-eval's results JSON and samples log beside metrics.json
             export_beside_metrics(run, plugins.task(cfg.task), plan.problems)
             for kind in cfg.report.kinds:
+                render_report(run, kind)
+            run.update_manifest(finished=now_utc())
+        return run
+
+    def _execute_search(self, plan: RunPlan) -> RunDir:
+        """A strategy run: the search, shard by shard and resumable, into ``RUN/search``
+        (the format of ``prm-harness search --out``); the manifest records the run."""
+        from harness.pipeline.plan import build_strategy, strategy_budget, strategy_prm
+        from harness.pipeline.search_run import SearchJob, run_search
+
+        cfg = plan.config
+        assert cfg.strategy is not None
+        run = RunDir.create(plan.run_path.parent, plan.name, cfg.identity())
+        with run.lock():
+            manifest = run.manifest()
+            run.update_manifest(
+                config=cfg.model_dump(mode="json"), task_identity=plan.task_identity,
+                n_problems=len(plan.problems), problem_ids=[p.id for p in plan.problems],
+                environment=environment(), created=manifest.get("created", now_utc()),
+                resumed=[*manifest.get("resumed", []), now_utc()] if "created" in manifest
+                else [])
+            prm_config = strategy_prm(cfg)
+            strategy = build_strategy(cfg)
+            task = plugins.task(cfg.task)
+            use_task = getattr(strategy, "use_task", None)
+            if use_task is not None:
+                use_task(task)  # a vote needs the task's answer keys
+            job = SearchJob(
+                strategy_name=cfg.strategy.name,
+                strategy_options={**cfg.strategy.options, "seed": cfg.strategy.seed},
+                strategy=strategy, task_name=cfg.task.name, task_options=cfg.task.options,
+                task=task, problems=plan.problems, policy_name=cfg.policy.name,
+                policy_options=cfg.policy.options, policy=plugins.policy(cfg.policy),
+                prm_name=prm_config.name, prm_options=prm_config.options,
+                prm=plugins.prm(prm_config), prm_label=prm_config.display(),
+                budget=strategy_budget(cfg), seed=cfg.strategy.seed,
+                shard_size=cfg.shard_size)
+            summary = run_search(job, run.path / SEARCH_FOLDER, self.log)
+            run.update_manifest(search=summary)
+            kinds = cfg.report.kinds if "report" in cfg.model_fields_set else []
+            for kind in kinds:
                 render_report(run, kind)
             run.update_manifest(finished=now_utc())
         return run

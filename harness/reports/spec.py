@@ -97,8 +97,9 @@ def load_report_spec(path: str | Path) -> ReportSpec:
         raise fail("kind", f"unknown report kind {kind!r}; known: "
                            f"{', '.join(registry.names('report'))}")
     base = path.parent
-    runs = _runs(data["runs"], _child(root, "runs"), base, fail)
     report_cls = registry.REPORTS.get(kind)
+    runs = _runs(data["runs"], _child(root, "runs"), base, fail,
+                 getattr(report_cls, "check_run", RunDir.open))
     least, most = report_cls.runs_allowed
     if len(runs) < least or (most is not None and len(runs) > most):
         wanted = (f"exactly {least}" if least == most else
@@ -137,8 +138,10 @@ def _option_names(cls: type) -> set[str] | None:
                                                  inspect.Parameter.POSITIONAL_OR_KEYWORD)}
 
 
-def _runs(value: Any, node: yaml.Node | None, base: Path, fail: Any) -> dict[str, Path]:
-    """Label -> run folder, each one checked to be a run."""
+def _runs(value: Any, node: yaml.Node | None, base: Path, fail: Any,
+          check: Any = RunDir.open) -> dict[str, Path]:
+    """Label -> run folder, each one checked to be a run by ``check`` (the report kind's
+    ``check_run`` where it reads other folders than runs, as ``compute`` reads searches)."""
     if isinstance(value, list):
         items = [(Path(str(v)).name, v, n.start_mark.line + 1) for v, n in
                  zip(value, node.value if isinstance(node, yaml.SequenceNode) else [],
@@ -162,7 +165,7 @@ def _runs(value: Any, node: yaml.Node | None, base: Path, fail: Any) -> dict[str
         if not run_path.is_dir():
             raise fail(where, f"no run at {folder} ({run_path})", line)
         try:
-            RunDir.open(run_path)
+            check(run_path)
         except InputError as exc:
             raise fail(where, f"{folder}: {exc.message}", line) from None
         runs[label] = run_path
