@@ -19,6 +19,7 @@ COMMAND_MODULES: list[tuple[str, str]] = [
     ("harness.cli.report_cmd", "report"),
     ("harness.cli.compare_cmd", "compare"),
     ("harness.cli.bellman_cmd", "bellman"),
+    ("harness.cli.similarity_cmd", "similarity"),
     ("harness.cli.search_cmd", "search"),
     ("harness.cli.trace_cmd", "trace"),
     ("harness.cli.runs_cmd", "runs"),
