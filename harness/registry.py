@@ -170,6 +170,7 @@ POLICIES: Registry[type[Policy]] = Registry("policy", Policy, {
 PRMS: Registry[type[PRM]] = Registry("prm", PRM, {
     **_PRM_BASELINES,
     "http": "harness.models.prms.adapter:HttpPRM",
+    "sim-bellman": "harness.synthetic.prms:SimBellmanPRM",
     "sim-noisy": "harness.synthetic.prms:SimNoisyPRM",
     "sim-oracle": "harness.synthetic.prms:SimOraclePRM",
     "transformers": "harness.models.prms.adapter:TransformersPRM",
@@ -178,6 +179,7 @@ PRMS: Registry[type[PRM]] = Registry("prm", PRM, {
 STRATEGIES: Registry[type[Strategy]] = Registry("strategy", Strategy, {
     "beam": "harness.strategies.beam:BeamSearch",
     "best-of-n": "harness.strategies.best_of_n:BestOfN",
+    "compute-aware": "harness.strategies.compute_aware:ComputeAware",
     "dvts": "harness.strategies.dvts:Dvts",
     "majority": "harness.strategies.majority:Majority",
     "mcts": "harness.strategies.mcts:Mcts",
@@ -187,6 +189,7 @@ STRATEGIES: Registry[type[Strategy]] = Registry("strategy", Strategy, {
 REPORTS: Registry[type[Report]] = Registry("report", Report, {
     "bellman": "harness.reports.bellman:BellmanReport",
     "best-of-n": "harness.reports.best_of_n:BestOfNReport",
+    "compute": "harness.reports.compute:ComputeReport",
 })
 EXECUTORS: Registry[type[Executor]] = Registry("executor", Executor, {
     "local": "harness.pipeline.executor:LocalExecutor",
