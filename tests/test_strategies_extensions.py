@@ -15,6 +15,7 @@ from harness.aggregate import aggregate
 from harness.errors import ConfigError
 from harness.interfaces import SamplingParams
 from harness.steps import split_blank_lines
+from harness.store.search_dir import strip_wall
 from harness.strategies.engine import replay_answer
 from harness.synthetic.bellman import bellman_error
 from harness.synthetic.policy import SimPolicy
@@ -35,14 +36,9 @@ def _run(name, options, problems, budget, prm=None):
 
 
 def _stable(trace):
-    """A trace without measured wall seconds (the one thing that may move)."""
-    doc = json.loads(json.dumps(trace))
-    for node in doc["nodes"]:
-        node.pop("wall_s")
-    doc["spent"].pop("wall_s")
-    for tick in doc["ticks"]:
-        tick["spent"].pop("wall_s")
-    return doc
+    """A trace without measured wall seconds (the one thing batching may change),
+    as a plain JSON document."""
+    return json.loads(json.dumps(strip_wall(trace)[0]))
 
 
 def _check_replay(runs, traces):

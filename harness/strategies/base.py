@@ -64,6 +64,17 @@ def as_aggregation(name: str, value: Any) -> str:
     return as_choice(name, value, registry.AGGREGATIONS.names())
 
 
+def as_bool(name: str, value: Any) -> bool:
+    """A boolean option given as a bool or as 1/0, true/false, yes/no."""
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("1", "true", "yes"):
+        return True
+    if str(value).lower() in ("0", "false", "no"):
+        return False
+    raise ConfigError(f"option {name}: {value!r} is not true or false")
+
+
 def optional_int(name: str, value: Any) -> int | None:
     return None if value is None or value == "none" else as_int(name, value)
 

@@ -28,19 +28,16 @@ from __future__ import annotations
 from typing import Any
 
 from harness.errors import ConfigError
-from harness.strategies.base import RoundSearch, SearchStrategy, as_float, as_int, optional_int
+from harness.strategies.base import (
+    RoundSearch,
+    SearchStrategy,
+    as_bool,
+    as_float,
+    as_int,
+    optional_int,
+)
 from harness.strategies.engine import Node, Request, Tree, rank_by_value
 from harness.types import Budget
-
-
-def _bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if str(value).lower() in ("1", "true", "yes"):
-        return True
-    if str(value).lower() in ("0", "false", "no"):
-        return False
-    raise ConfigError(f"option {name}: {value!r} is not true or false")
 
 
 def optional_float(name: str, value: Any) -> float | None:
@@ -84,7 +81,7 @@ class BeamSearch(SearchStrategy):
                  lookahead_temperature: float | str | None = None, **common: Any) -> None:
         super().__init__(**common)
         self.keep, self.expand = widths(n, m, keep, expand)
-        self.dedupe = _bool("dedupe", dedupe)
+        self.dedupe = as_bool("dedupe", dedupe)
         self.rounds = optional_int("rounds", rounds)
         self.lookahead = as_int("lookahead", lookahead, least=0)
         self.lookahead_temperature = optional_float("lookahead_temperature",

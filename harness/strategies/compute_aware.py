@@ -66,6 +66,7 @@ from harness.errors import ConfigError
 from harness.strategies.base import (
     RoundSearch,
     SearchStrategy,
+    as_bool,
     as_choice,
     as_float,
     as_int,
@@ -92,15 +93,6 @@ class Features:
     def vector(self) -> list[float]:
         return [self.std, self.margin, self.entropy, self.sparsity]
 
-
-def as_bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if str(value).lower() in ("1", "true", "yes"):
-        return True
-    if str(value).lower() in ("0", "false", "no"):
-        return False
-    raise ConfigError(f"option {name}: {value!r} is not true or false")
 
 
 def reward_features(rewards: Sequence[float], softmax_temperature: float = 0.1,
