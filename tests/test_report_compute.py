@@ -50,14 +50,14 @@ def _spec(path: Path, runs: dict[str, Path], out: str = "out/compute") -> Path:
 
 
 def _recompute(folder: Path) -> dict[str, float]:
-    """A point from the raw files: shards/*.jsonl.gz and timings/*.json, read with
+    """A point from the raw files: shards/*.jsonl.gz and timings/*.json.gz, read with
     gzip and json."""
     settings = json.loads((folder / "search.json").read_text())
     rows = [json.loads(line) for shard in sorted((folder / "shards").glob("*.jsonl.gz"))
             for line in gzip.decompress(shard.read_bytes()).decode().splitlines()]
     walls = {row["problem_id"]: row["wall_s"]
-             for t in sorted((folder / "timings").glob("*.json"))
-             for row in json.loads(t.read_text())["problems"]}
+             for t in sorted((folder / "timings").glob("*.json.gz"))
+             for row in json.loads(gzip.decompress(t.read_bytes()))["problems"]}
     assert [r["problem_id"] for r in rows] == settings["problem_ids"]
     correct = np.array([float(r["correct"]) for r in rows])
     lo, hi = percentile_ci(bootstrap_means(correct, seed=settings["seed"]))[:, 0]

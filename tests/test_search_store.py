@@ -63,7 +63,7 @@ def test_sigkilled_search_resumes_to_the_bytes_of_a_clean_run(tmp_path):
     assert again.returncode == 0, err2.decode()
     assert f"{len(done)} of 12 shards were stored already" in err2.decode()
     assert _deterministic_files(killed_dir) == _deterministic_files(clean_dir)
-    assert len(list((killed_dir / "timings").glob("*.json"))) == 12
+    assert len(list((killed_dir / "timings").glob("*.json.gz"))) == 12
 
     # the summary stored is the one printed, less the measured wall seconds
     stored = json.loads((clean_dir / "search.json").read_text())

@@ -8,7 +8,8 @@ Layout::
                                spent (no wall seconds) and the trace (no wall seconds);
                                gzipped with no name or time in the header (traces are
                                verbose: about 12x smaller), so its bytes are deterministic
-    DIR/timings/00003.json     the measured wall seconds of shard 3 (per problem, per node)
+    DIR/timings/00003.json.gz  the measured wall seconds of shard 3 (per problem, per node;
+                               gzipped the same way)
 
 Everything but ``timings/`` is a deterministic function of the settings, so a resumed run
 ends with the same bytes as an uninterrupted one. A shard is finished exactly when its
@@ -153,7 +154,7 @@ class SearchDir:
         return self.path / "shards" / f"{index:05d}.jsonl.gz"
 
     def timing_path(self, index: int) -> Path:
-        return self.path / "timings" / f"{index:05d}.json"
+        return self.path / "timings" / f"{index:05d}.json.gz"
 
     def has_shard(self, index: int) -> bool:
         return self.shard_path(index).is_file()
@@ -230,7 +231,8 @@ class SearchDir:
     def write_shard(self, index: int, rows: list[dict[str, Any]],
                     timing: dict[str, Any]) -> None:
         """Timings first, then the shard: a shard on disk is a finished shard."""
-        write_text(self.timing_path(index), canonical_json(timing) + "\n")
+        write_bytes(self.timing_path(index),
+                    gzip.compress((canonical_json(timing) + "\n").encode("utf-8"), mtime=0))
         write_bytes(self.shard_path(index), gzip.compress(render_jsonl(rows), mtime=0))
 
     def finish(self, summary: dict[str, Any]) -> None:
