@@ -213,3 +213,47 @@ def test_a_bad_strategy_section_is_one_line_and_exit_2(override, message, tmp_pa
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and message in err and str(EXAMPLE) in err
     assert not runs.exists()  # checked before anything is written
+
+
+REPO = Path(__file__).resolve().parent.parent
+SWEEP = REPO / "runs" / "search"
+
+
+@pytest.mark.parametrize("name,strategy,options,prm", [
+    ("beam-noisy2-calls32", "beam", ["n=4", "m=2"], ["sim-noisy", "--prm-option", "noise=2"]),
+    ("smc-oracle-calls64", "smc", ["particles=4"], ["sim-oracle"]),
+])
+def test_the_stored_sweep_regenerates_byte_for_byte(name, strategy, options, prm, tmp_path):
+    """Two runs of the shipped sweep (scripts/search_sweep_sim.sh), made again here: their
+    settings and shards are the stored bytes, so every number of the compute reports is
+    what this code computes."""
+    stored = SWEEP / name
+    assert (stored / "search.json").is_file(), f"the stored run {stored} is missing"
+    budget = name.rsplit("calls", 1)[1]
+    argv = ["search", "--task", "synthetic-arith", "--task-option", "length=8", "--policy",
+            "sim", "--prm", *prm, "--strategy", strategy, "--budget",
+            f"policy_calls={budget}", "--problems", "40", "--seed", "0",
+            "--out", str(tmp_path / name), "--json"]
+    for option in options:
+        argv += ["--strategy-option", option]
+    assert main(argv) == 0
+    again, kept = _deterministic_files(tmp_path / name), _deterministic_files(stored)
+    docs = [json.loads(files.pop("search.json")) for files in (again, kept)]
+    for doc in docs:
+        doc.pop("harness")  # the version and git revision of the session that made it
+    assert docs[0] == docs[1]
+    assert again == kept
+
+
+def test_the_shipped_compute_reports_render_from_the_stored_sweep(tmp_path):
+    from harness.reports.spec import load_report_spec
+
+    specs = sorted((REPO / "reports").glob("compute-*.yaml"))
+    assert len(specs) == 3
+    for spec in specs:
+        report = load_report_spec(spec)
+        assert len(report.runs) == 32
+        assert all(p.resolve().parent == SWEEP for p in report.runs.values())
+        paths = report.render(tmp_path / spec.stem)
+        csv = next(p for p in paths if p.name == "compute.csv").read_text().splitlines()
+        assert len(csv) == 1 + 32
