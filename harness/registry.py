@@ -190,6 +190,7 @@ REPORTS: Registry[type[Report]] = Registry("report", Report, {
     "bellman": "harness.reports.bellman:BellmanReport",
     "best-of-n": "harness.reports.best_of_n:BestOfNReport",
     "compute": "harness.reports.compute:ComputeReport",
+    "paper": "harness.reports.paper:PaperReport",
 })
 EXECUTORS: Registry[type[Executor]] = Registry("executor", Executor, {
     "local": "harness.pipeline.executor:LocalExecutor",

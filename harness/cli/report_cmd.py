@@ -16,7 +16,10 @@ from harness import registry
               help="For a RUN: report kind (registered name; default best-of-n); repeatable.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Output folder (default: RUN/report/<kind>, or the spec's `out`).")
-def report(run_dir: Path, kinds: tuple[str, ...], out: Path | None) -> None:
+@click.option("--strict", is_flag=True, default=False,
+              help="For a spec whose kind has a strict mode (paper): fail on any missing "
+                   "cell, one line per cell, instead of rendering it as a dash.")
+def report(run_dir: Path, kinds: tuple[str, ...], out: Path | None, strict: bool) -> None:
     """Render reports of RUN from RUN/metrics.json (see `prm-harness metrics RUN --save`),
     or the report a SPEC.yaml describes (see reports/README.md)."""
     if run_dir.suffix in (".yaml", ".yml"):
@@ -24,9 +27,16 @@ def report(run_dir: Path, kinds: tuple[str, ...], out: Path | None) -> None:
 
         if kinds:
             raise click.UsageError("--kind applies to a RUN; a spec names its own kind")
-        for path in load_report_spec(run_dir).render(out):
+        spec = load_report_spec(run_dir)
+        if strict:
+            if not hasattr(spec.report, "strict"):
+                raise click.UsageError(f"report kind {spec.kind!r} has no strict mode")
+            spec.report.strict = True
+        for path in spec.render(out):
             click.echo(str(path))
         return
+    if strict:
+        raise click.UsageError("--strict applies to a SPEC.yaml")
     kinds = kinds or ("best-of-n",)
     if all(hasattr(registry.get("report", kind), "check_run") for kind in kinds):
         # kinds that read their own folders (compute: a search run), not metrics.json

@@ -15,6 +15,7 @@ from typing import Any
 from harness.diagnostics.bellman import DIAGNOSTICS_FILE
 from harness.errors import HarnessError
 from harness.interfaces import Report
+from harness.reports.best_of_n import run_name
 from harness.reports.render import (
     html_page,
     markdown_table,
@@ -65,7 +66,7 @@ class BellmanReport(Report):
         diagnostics = run.read_json(DIAGNOSTICS_FILE)
         metrics = read_run_metrics(run) if (run.path / METRICS_FILE).exists() else None
         return render_bellman(diagnostics, metrics, out_dir,
-                              title or f"Bellman error: {label}")
+                              title or f"Bellman error: {run_name(run, label)}")
 
 
 def render_bellman(diagnostics: dict[str, Any], metrics_doc: MetricsFile | None,
@@ -103,30 +104,52 @@ def render_bellman(diagnostics: dict[str, Any], metrics_doc: MetricsFile | None,
                  + ", ".join(f"{name}@{k} = {100 * v['value']:.1f}"
                              for name, v in baseline.items()) + ".")
     md_path = out_dir / "bellman.md"
-    write_text(md_path, f"# {title}\n\n{note}\n\n" + markdown_table(header, table))
+    write_text(md_path, f"# {title}\n\n{note}\n\n" + markdown_table(header, table)
+               + ("\n![Bellman error](bellman.svg)\n" if k is not None and by_prm else ""))
     csv_path = out_dir / "bellman.csv"
     write_csv(csv_path, CSV_HEADER, csv_rows)
     images: list[str] = []
     paths = [md_path, csv_path]
     if k is not None and by_prm:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for name, value in baseline.items():
-            ax.axhline(100 * value["value"], color="k" if name == "pass" else "tab:gray",
-                       linestyle=":" if name == "pass" else "--", label=f"{name}@{k}")
-        for row in diagnostics["rows"]:
-            for s in by_prm.get(row["prm"], []):
-                y = 100 * s["value"]
-                err = [[y - 100 * s["ci"][0]], [100 * s["ci"][1] - y]]
-                ax.errorbar([row["bellman_error"]], [y], yerr=err, marker="o", capsize=3,
-                            label=f"{row['prm']} ({s['aggregation']})")
-        ax.set_xlabel("Bellman error of the PRM")
-        ax.set_ylabel(f"prm@{k} accuracy (%)")
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
+        fig = plot_bellman(diagnostics, by_prm, baseline, k, title)
         paths += save_figure(fig, out_dir / "bellman")
         plt.close(fig)
         images.append("bellman.svg")
     html_path = out_dir / "bellman.html"
     write_text(html_path, html_page(title, header, table, [note], images))
     return [*paths, html_path]
+
+
+#: marker per aggregation, so a PRM keeps its colour and its aggregations stay apart
+AGGREGATION_MARKERS = {"last": "o", "min": "s", "mean": "^", "product": "D"}
+
+
+def plot_bellman(diagnostics: dict[str, Any], by_prm: dict[str, list[dict[str, Any]]],
+                 baseline: dict[str, Any], k: int, title: str) -> Any:
+    """prm@k against Bellman error: a colour per PRM, a marker per aggregation, pass@k and
+    maj@k as the reference lines, 95% CI error bars named in the legend."""
+    from matplotlib.lines import Line2D
+
+    from harness.reports import style
+
+    fig, axes = style.subplots(1)
+    ax = axes[0]
+    colors = style.prm_colors(row["prm"] for row in diagnostics["rows"])
+    for name, value in baseline.items():
+        ax.axhline(100 * value["value"], color=style.metric_color(name, None),
+                   linestyle=style.metric_style(name)[0], label=f"{name}@{k}")
+    for row in diagnostics["rows"]:
+        for s in by_prm.get(row["prm"], []):
+            y = 100 * s["value"]
+            err = [[y - 100 * s["ci"][0]], [100 * s["ci"][1] - y]]
+            ax.errorbar([row["bellman_error"]], [y], yerr=err, capsize=2, linestyle="none",
+                        marker=AGGREGATION_MARKERS.get(s["aggregation"], "o"),
+                        color=colors[row["prm"]],
+                        label=f"{row['prm']} ({s['aggregation']})")
+    ax.set_xlabel("Bellman error of the PRM")
+    ax.set_ylabel(f"prm@{k} accuracy (%)")
+    ax.set_title(title)
+    bar = Line2D([], [], color="0.3", marker="|", linestyle="none", markersize=8,
+                 label=f"error bar: {style.CI_LABEL}")
+    style.figure_legend(fig, axes, [bar], ncol=2)
+    return fig

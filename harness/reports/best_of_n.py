@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from harness.errors import HarnessError
 from harness.interfaces import Report
 from harness.reports.render import (
     html_page,
@@ -45,6 +46,15 @@ def curves(metrics: MetricsFile) -> list[dict[str, Any]]:
     return out
 
 
+def run_name(run: RunDir, label: str) -> str:
+    """The run's name from its config (a figure's title), else its folder's label."""
+    try:
+        name = run.manifest().get("config", {}).get("name")
+    except (HarnessError, OSError, ValueError, AttributeError):  # a title must not fail it
+        name = None
+    return str(name) if name else label
+
+
 class BestOfNReport(Report):
     """Registered as report ``best-of-n``: one run's accuracy against N."""
 
@@ -54,8 +64,9 @@ class BestOfNReport(Report):
     def render(self, runs: Mapping[str, Path], out_dir: Path,
                title: str | None = None) -> list[Path]:
         label, path = self.only_run(runs)
-        return render_best_of_n(read_run_metrics(RunDir.open(path)), out_dir,
-                                title=title or f"Best-of-N: {label}")
+        run = RunDir.open(path)
+        return render_best_of_n(read_run_metrics(run), out_dir,
+                                title=title or f"Best-of-N: {run_name(run, label)}")
 
 
 def render_best_of_n(doc: MetricsFile, out_dir: Path, title: str) -> list[Path]:
@@ -92,35 +103,55 @@ def render_best_of_n(doc: MetricsFile, out_dir: Path, title: str) -> list[Path]:
              f"95% CI by bootstrap over problems ({params['bootstrap']} resamples, seed "
              f"{params['seed']}); maj/wmaj over {params['draws']} draws per problem."]
     md_path = out_dir / "best_of_n.md"
-    write_text(md_path, f"# {title}\n\n{notes[0]}\n\n" + markdown_table(header, table_rows))
+    write_text(md_path, f"# {title}\n\n{notes[0]}\n\n" + markdown_table(header, table_rows)
+               + "\n![best-of-N](best_of_n.svg)\n")
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    styles = {"pass": ("k", ":"), "maj": ("tab:gray", "--")}
-    palette = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4)
-    prm_colors: dict[tuple[str, str], str] = {}
-    for c in series:
-        if c["prm"] is None:
-            color, style = styles[c["kind"]]
-        else:
-            key = (c["prm"], c["aggregation"])
-            color = prm_colors.setdefault(key, next(palette))
-            style = "-" if c["kind"] == "prm" else "-."
-        # pass@N, the ceiling, is drawn on top so a PRM that reaches it does not hide it
-        ax.plot(c["ks"], [100 * v for v in c["values"]], style, color=color, marker="o",
-                markersize=3, label=c["label"], zorder=4 if c["kind"] == "pass" else 2,
-                linewidth=1.8 if c["kind"] == "pass" else 1.5)
-        ax.fill_between(c["ks"], [100 * v for v in c["low"]], [100 * v for v in c["high"]],
-                        color=color, alpha=0.12, linewidth=0)
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(ks, [str(k) for k in ks])
-    ax.set_xlabel("N (samples per problem)")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    fig = plot_best_of_n(series, ks, title)
     figures = save_figure(fig, out_dir / "best_of_n")
     plt.close(fig)
 
     html_path = out_dir / "best_of_n.html"
     write_text(html_path, html_page(title, header, table_rows, notes, ["best_of_n.svg"]))
     return [csv_path, md_path, html_path, *figures]
+
+
+def plot_best_of_n(series: list[dict[str, Any]], ks: list[int], title: str) -> Any:
+    """Accuracy against N: pass@N (the ceiling, on top) and maj@N in every panel, a colour
+    per PRM, a line style per metric, light CI bands named in the legend; one panel per
+    (aggregation, metric) when the series would crowd one panel."""
+    from harness.reports import style
+
+    colors = style.prm_colors(c["prm"] for c in series)
+    references = [c for c in series if c["prm"] is None]
+    selected = [c for c in series if c["prm"] is not None]
+    if len(series) <= style.MAX_SERIES_PER_PANEL:
+        groups = [("", selected)]
+    else:
+        keys = sorted({(c["aggregation"], c["kind"]) for c in selected},
+                      key=lambda key: (key[0], key[1] != "prm"))
+        groups = [(f"{kind}@N, {aggregation}", [c for c in selected
+                                               if (c["aggregation"], c["kind"]) ==
+                                               (aggregation, kind)])
+                  for aggregation, kind in keys] or [("", [])]
+    fig, axes = style.subplots(len(groups), columns=min(2, len(groups)))
+    for ax, (panel, members) in zip(axes, groups, strict=True):
+        for c in [*references, *members]:
+            color = style.metric_color(c["kind"], c["prm"], colors)
+            line, marker = style.metric_style(c["kind"])
+            label = (f"{c['kind']}@N" if c["prm"] is None else
+                     f"{c['prm']} {c['kind']}@N" + ("" if panel else f" ({c['aggregation']})"))
+            ax.plot(c["ks"], [100 * v for v in c["values"]], linestyle=line, marker=marker,
+                    color=color, label=label, zorder=4 if c["kind"] == "pass" else 2,
+                    linewidth=1.8 if c["kind"] == "pass" else 1.4)
+            ax.fill_between(c["ks"], [100 * v for v in c["low"]],
+                            [100 * v for v in c["high"]], color=color, alpha=style.CI_ALPHA,
+                            linewidth=0)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ks, [str(k) for k in ks])
+        ax.set_xlabel("N (samples per problem)")
+        ax.set_ylabel("accuracy (%)")
+        ax.set_title(panel or title)
+    if len(groups) > 1:
+        fig.suptitle(title, fontsize=style.RC["axes.titlesize"] + 1)
+    style.figure_legend(fig, axes, [style.ci_legend_handle()])
+    return fig

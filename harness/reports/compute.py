@@ -37,8 +37,6 @@ CSV_HEADER = ["run", "strategy", "prm", "budget", "options", "n_problems", "accu
 AXES = (("policy_tokens_per_problem", "compute_tokens",
          "generated policy tokens per problem (log)"),
         ("wall_s_per_problem", "compute_wall", "measured wall seconds per problem (log)"))
-STRATEGY_STYLES = (("o", "-"), ("s", "--"), ("^", "-."), ("D", ":"), ("v", "-"),
-                   ("P", "--"), ("X", "-."), ("*", ":"))
 
 
 def _settings_text(values: Mapping[str, Any], skip: Sequence[str] = ()) -> str:
@@ -171,49 +169,9 @@ def render_compute(points: list[dict[str, Any]], out_dir: Path, title: str) -> l
     write_text(md_path, f"# {title}\n\n{notes[0]}\n\n" + markdown_table(header, rows)
                + "\n![tokens](compute_tokens.svg)\n\n![wall seconds](compute_wall.svg)\n")
 
-    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    prm_colors = {prm: palette[i % len(palette)]
-                  for i, prm in enumerate(sorted({p["prm"] for p in points}))}
-    strategy_styles = {s: STRATEGY_STYLES[i % len(STRATEGY_STYLES)]
-                       for i, s in enumerate(sorted({p["strategy"] for p in points}))}
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for p in points:
-        groups.setdefault((p["strategy"], p["prm"]), []).append(p)
-
     figures: list[Path] = []
     for column, stem, xlabel in AXES:
-        mark = "pareto_tokens" if column == "policy_tokens_per_problem" else "pareto_wall"
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        overall = sorted((p for p in points if p[mark + "_all"]),
-                         key=lambda p: (p[column], p["run"]))
-        ax.plot([p[column] for p in overall], [100 * p["accuracy"] for p in overall],
-                color="0.6", linewidth=6, alpha=0.35, solid_capstyle="round", zorder=0,
-                label="Pareto front over all runs")
-        for (strategy, prm), members in sorted(groups.items()):
-            color = prm_colors[prm]
-            marker, style = strategy_styles[strategy]
-            members = sorted(members, key=lambda p: (p[column], p["run"]))
-            xs = [p[column] for p in members]
-            ys = [100 * p["accuracy"] for p in members]
-            ax.errorbar(xs, ys, yerr=[[100 * (p["accuracy"] - p["ci_low"]) for p in members],
-                                      [100 * (p["ci_high"] - p["accuracy"]) for p in members]],
-                        fmt="none", ecolor=color, alpha=0.3, capsize=2, linewidth=1)
-            front = [p for p in members if p[mark]]
-            ax.plot([p[column] for p in front], [100 * p["accuracy"] for p in front], style,
-                    color=color, marker=marker, markersize=6, linewidth=1.5,
-                    label=f"{strategy} · {prm}")
-            rest = [p for p in members if not p[mark]]
-            if rest:
-                ax.plot([p[column] for p in rest], [100 * p["accuracy"] for p in rest],
-                        linestyle="none", marker=marker, markersize=6, markerfacecolor="none",
-                        color=color)
-        ax.set_xscale("log")
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("accuracy (%)")
-        ax.set_title(title)
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7, loc="best", title="line: Pareto front; hollow: dominated",
-                  title_fontsize=7)
+        fig = plot_compute(points, column, xlabel, title)
         figures += save_figure(fig, out_dir / stem)
         plt.close(fig)
 
@@ -221,3 +179,51 @@ def render_compute(points: list[dict[str, Any]], out_dir: Path, title: str) -> l
     write_text(html_path, html_page(title, header, rows, notes,
                                     ["compute_tokens.svg", "compute_wall.svg"]))
     return [csv_path, md_path, html_path, *figures]
+
+
+def plot_compute(points: list[dict[str, Any]], column: str, xlabel: str, title: str) -> Any:
+    """Accuracy against one compute axis: one panel per strategy (small multiples), one
+    colour per PRM (harness.reports.style), the (strategy, PRM) Pareto front as a line,
+    dominated runs hollow, the front over all runs as a grey band in every panel."""
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import NullFormatter
+
+    from harness.reports import style
+
+    mark = "pareto_tokens" if column == "policy_tokens_per_problem" else "pareto_wall"
+    strategies = sorted({p["strategy"] for p in points})
+    colors = style.prm_colors(p["prm"] for p in points)
+    fig, axes = style.subplots(len(strategies), columns=min(4, len(strategies)))
+    overall = sorted((p for p in points if p[mark + "_all"]), key=lambda p: (p[column], p["run"]))
+    for ax, strategy in zip(axes, strategies, strict=True):
+        ax.plot([p[column] for p in overall], [100 * p["accuracy"] for p in overall],
+                color="0.6", linewidth=5, alpha=0.3, solid_capstyle="round", zorder=0,
+                label="Pareto front over all runs")
+        for prm in sorted({p["prm"] for p in points if p["strategy"] == strategy}):
+            color = colors[prm]
+            members = sorted((p for p in points if p["strategy"] == strategy
+                              and p["prm"] == prm), key=lambda p: (p[column], p["run"]))
+            xs = [p[column] for p in members]
+            ys = [100 * p["accuracy"] for p in members]
+            ax.errorbar(xs, ys, yerr=[[100 * (p["accuracy"] - p["ci_low"]) for p in members],
+                                      [100 * (p["ci_high"] - p["accuracy"]) for p in members]],
+                        fmt="none", ecolor=color, alpha=0.35, capsize=1.5, linewidth=0.8)
+            front = [p for p in members if p[mark]]
+            ax.plot([p[column] for p in front], [100 * p["accuracy"] for p in front], "-o",
+                    color=color, label=f"PRM {prm}")
+            rest = [p for p in members if not p[mark]]
+            if rest:
+                ax.plot([p[column] for p in rest], [100 * p["accuracy"] for p in rest],
+                        linestyle="none", marker="o", markerfacecolor="none", color=color)
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide at this width
+        ax.set_title(strategy)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("accuracy (%)")
+    extra = [Line2D([], [], color="0.3", marker="|", linestyle="none", markersize=8,
+                    label=f"error bar: {style.CI_LABEL}"),
+             Line2D([], [], color="0.3", marker="o", markerfacecolor="none", linestyle="none",
+                    label="dominated in its (strategy, PRM)")]
+    fig.suptitle(title, fontsize=style.RC["axes.titlesize"] + 1)
+    style.figure_legend(fig, axes, extra, ncol=3)
+    return fig

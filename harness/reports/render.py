@@ -54,13 +54,21 @@ def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) 
     write_text(path, buffer.getvalue())
 
 
-def save_figure(figure: Any, stem: Path) -> list[Path]:
-    """PNG and SVG of a matplotlib figure, without timestamps and with a fixed salt for
-    the SVG's element ids (random per process otherwise), so re-renders are identical."""
+#: per format, the metadata that would otherwise stamp the file with a date or a version
+_METADATA: dict[str, dict[str, Any]] = {".png": {"Software": None}, ".svg": {"Date": None},
+                                        ".pdf": {"CreationDate": None, "Producer": None}}
+
+
+def save_figure(figure: Any, stem: Path, formats: Sequence[str] = (".png", ".svg")
+                ) -> list[Path]:
+    """PNG and SVG (and PDF when asked) of a matplotlib figure, without timestamps and with
+    a fixed salt for the SVG's element ids (random per process otherwise), so re-renders
+    are identical."""
     import matplotlib
 
     paths = []
-    for suffix, metadata in ((".png", {"Software": None}), (".svg", {"Date": None})):
+    for suffix in formats:
+        metadata = _METADATA[suffix]
         buffer = io.BytesIO()
         with matplotlib.rc_context({"svg.hashsalt": "prm-harness"}):
             figure.savefig(buffer, format=suffix[1:], metadata=metadata, bbox_inches="tight",

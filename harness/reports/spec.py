@@ -17,6 +17,7 @@ cannot read, an option the kind does not take.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,12 +122,30 @@ def load_report_spec(path: str | Path) -> ReportSpec:
             raise fail(f"options.{name}", f"report {kind!r} takes no option {name!r}; "
                        f"valid options: {', '.join(sorted(valid)) or 'none'}",
                        _key_lines(_child(root, "options")).get(str(name)))
+    options = _resolve_paths(options, getattr(report_cls, "path_options", ()), base)
     try:
         report = registry.REPORTS.build(kind, options)
     except ConfigError as exc:
         raise fail("options", str(exc)) from None
     return ReportSpec(path=path, kind=kind, report=report, runs=runs,
                       out=(base / out).expanduser(), title=title, options=dict(options))
+
+
+def _resolve_paths(options: dict[str, Any], names: Sequence[str], base: Path
+                   ) -> dict[str, Any]:
+    """The options a kind names in ``path_options`` (a path, a list of paths or a mapping
+    of label: path) made relative to the spec's folder, as ``runs`` are, so a kind that
+    reads other inputs than runs (boards, trained PRMs) finds them from any directory."""
+    def resolve(value: Any) -> Any:
+        if isinstance(value, str):
+            return str((base / value).expanduser())
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        if isinstance(value, dict):
+            return {k: resolve(v) for k, v in value.items()}
+        return value
+
+    return {k: resolve(v) if k in names else v for k, v in options.items()}
 
 
 def _option_names(cls: type) -> set[str] | None:
