@@ -21,6 +21,7 @@ from harness.reports.spec import load_report_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "reports" / "paper.yaml"
+SIMILARITY = ROOT / "trained" / "similarity_table2.json"
 PRMS = {"PRM-Math": "prm-pb-smollm2-l4", "PRM-Code": "prm-code-smollm2-l4"}
 
 
@@ -129,6 +130,12 @@ def test_every_number_is_recomputed(rendered):
             t = json.loads(path.read_text())["tasks"][row["panel"]]
             assert (float(row["value"]), float(row["delta"])) == (t["candidate"], t["delta"])
             assert [float(row["delta_ci_low"]), float(row["delta_ci_high"])] == t["ci"]
+        elif item == "table2":
+            doc = json.loads(SIMILARITY.read_text())
+            pair = doc["pairs"][row["series"]]
+            assert float(row["value"]) == pair["S"]
+            assert [float(row["ci_low"]), float(row["ci_high"])] == pair["ci"]
+            assert (int(row["count_k"]), int(row["count_n"])) == (pair["n_a"], pair["n_b"])
         elif item == "processbench":
             doc = json.loads((ROOT / "trained" / PRMS[row["panel"]]
                               / "processbench_eval_vs_step-length.json").read_text())
@@ -163,7 +170,6 @@ def test_missing_cells_carry_their_reason(rendered):
     rows = _rows(out)
     missing = [r for r in rows if r["missing_reason"]]
     assert any("livecodebench" in r["missing_reason"] for r in missing)
-    assert any(r["item"] == "table2" for r in missing)
     assert any(r["item"] == "prm800k" for r in missing)
     md = (out / "paper.md").read_text()
     doc = json.loads((out / "paper.json").read_text())
@@ -172,6 +178,43 @@ def test_missing_cells_carry_their_reason(rendered):
         assert f"[{i}] {reason}" in md
     for r in missing:
         assert r["missing_reason"] in doc["footnotes"]
+
+
+def test_table2_is_the_stored_similarity_file(rendered):
+    """Every pair of trained/similarity_table2.json is one Table 2 row with its S, CI and
+    set sizes; the caption names the reference model, F, layers, K and seed."""
+    out, _ = rendered
+    doc = json.loads(SIMILARITY.read_text())
+    rows = [r for r in _rows(out) if r["item"] == "table2"]
+    assert [r["series"] for r in rows] == list(doc["pairs"])
+    assert len(rows) == 6 and not any(r["missing_reason"] for r in rows)
+    for r in rows:
+        pair = doc["pairs"][r["series"]]
+        assert float(r["value"]) == pair["S"]
+        assert pair["ci"][0] <= pair["S"] <= pair["ci"][1]
+    table = json.loads((out / "paper.json").read_text())["tables"]["table2"]
+    assert table["header"] == ["pair", "S [95% CI]", "n_a", "n_b"]
+    first = doc["pairs"][rows[0]["series"]]
+    assert table["rows"][0][1] == (f"{first['S']:.2f} [{first['ci'][0]:.2f}, "
+                                   f"{first['ci'][1]:.2f}]")
+    caption = table["caption"]
+    assert Path(doc["model"]["path"]).name in caption
+    assert f"F = {doc['f']}" in caption and f"K = {doc['k']}" in caption
+    assert f"seed {doc['seed']}" in caption
+    assert f"layers {doc['layers'][0]}..{doc['layers'][-1]}" in caption
+
+
+@pytest.mark.parametrize("where", [None, "absent.json"])
+def test_table2_without_the_similarity_file_is_a_dash(tmp_path, where):
+    from harness.reports.paper import DASH, Collected, PaperReport, _table2
+
+    report = PaperReport(similarity=None if where is None else str(tmp_path / where))
+    data = Collected()
+    _table2(report, data)
+    rows = data.tables["table2"]["rows"]
+    assert len(rows) == 1 and rows[0][1].startswith(DASH)
+    assert len(data.csv_rows) == 1 and data.csv_rows[0][-1]  # missing_reason
+    assert data.missing == [f"Table 2: {data.reasons[0]}"]
 
 
 def test_strict_fails_with_one_line_per_missing_cell(rendered, tmp_path, capsys):

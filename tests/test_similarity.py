@@ -24,6 +24,8 @@ from harness.diagnostics.similarity import (  # noqa: E402
     compute_similarity,
     resolve_layers,
     select_matrices,
+    set_summaries,
+    similarity_from_summaries,
 )
 from harness.models.tiny import (  # noqa: E402
     CHATML_TEMPLATE,
@@ -148,6 +150,28 @@ def test_symmetric_order_invariant_and_scale_free(ref64: Reference) -> None:
         assert scaled.settings["f_scale"] == scale
     # a different F is a different quantity: the check above is not vacuous
     assert abs(compute_similarity(ref64, SET_A, SET_B, f="wang2025", n_boot=50).S - base) > 1e-3
+
+
+def test_summaries_equal_compute_similarity(ref64: Reference) -> None:
+    """Each sample's pattern once (``set_summaries``), then any pair of sets: the same S,
+    per-layer values and CI as ``compute_similarity`` on that pair."""
+    c = [Sample("Say hi", "hi there"), Sample("What is 2 + 2?", "2 + 2 = 4.")]
+    calls: list[str] = []
+    summaries = set_summaries(ref64, {"a": SET_A, "b": SET_B, "c": c}, seed=3,
+                              progress=lambda name, i: calls.append(name))
+    assert calls == ["a"] * len(SET_A) + ["b"] * len(SET_B) + ["c"] * len(c)
+    for x, y, xs, ys in (("a", "b", SET_A, SET_B), ("c", "a", c, SET_A)):
+        want = compute_similarity(ref64, xs, ys, seed=3, n_boot=200)
+        got = similarity_from_summaries(summaries[x], summaries[y], n_boot=200)
+        assert abs(got["S"] - want.S) < 1e-9
+        assert np.allclose(got["per_layer"], want.per_layer, rtol=0, atol=1e-9)
+        assert np.allclose(got["ci"], want.ci, rtol=0, atol=1e-9)
+        assert (got["n_a"], got["n_b"]) == (want.n_a, want.n_b)
+        assert abs(got["sketch"]["S_sketch"] - want.sketch["S_sketch"]) < 1e-9
+    # not vacuous: the pairs differ from each other
+    ab = similarity_from_summaries(summaries["a"], summaries["b"], n_boot=10)["S"]
+    ac = similarity_from_summaries(summaries["a"], summaries["c"], n_boot=10)["S"]
+    assert abs(ab - ac) > 1e-3
 
 
 def test_sketch_error_within_half_a_point() -> None:

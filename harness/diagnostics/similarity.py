@@ -408,3 +408,90 @@ def similarity(model_dir: Path, set_a: Path, set_b: Path, *, dtype: str = "float
     samples_b = read_set(set_b)
     ref = Reference.load(model_dir, dtype)
     return compute_similarity(ref, samples_a, samples_b, **options)
+
+
+# -- many sets, each sample's pattern computed once -----------------------------------
+
+
+@dataclass
+class SetSummary:
+    """What S needs of one sample set, each sample's pattern computed once: per layer the
+    mean unit vector ({role: flat tensor}), and the per-sample sketches (bootstrap CI,
+    length-matched control). Two summaries made by one ``set_summaries`` call compare
+    with ``similarity_from_summaries``."""
+
+    name: str
+    n: int
+    f: str
+    layers: list[int]
+    seed: int
+    means: dict[int, dict[str, Any]]
+    sketches: st.SetSketches
+    gradient_s: float = 0.0
+
+
+def set_summaries(ref: Reference, sets: dict[str, Sequence[Sample]], *,
+                  f: str = "resp_ll", layers: str | list[int] = "deep", seed: int = 0,
+                  sketch_dim: int = st.DEFAULT_SKETCH_DIM, f_scale: float = 1.0,
+                  progress: Callable[[str, int], None] | None = None
+                  ) -> dict[str, SetSummary]:
+    """One forward and one backward per sample of every set; per set the per-layer mean
+    unit vectors (|P| floats in the model's dtype) and the per-sample count sketches,
+    hashed as ``compute_similarity`` hashes them (same ``seed`` and ``sketch_dim``), so
+    ``similarity_from_summaries(a, b)`` gives its S, per-layer values and CI."""
+    if f not in F_NAMES:
+        raise ConfigError(f"--f {f!r}: expected one of {', '.join(F_NAMES)}")
+    if not sets or any(not samples for samples in sets.values()):
+        raise ConfigError("every sample set must be non-empty")
+    chosen = resolve_layers(ref.n_layers, layers) if isinstance(layers, str) else layers
+    missing = [layer for layer in chosen if layer not in ref.matrices]
+    if missing:
+        raise ConfigError(f"layers {missing} have no projection matrices in the model")
+    sketches = {layer: st.CountSketch({r: p.numel() for r, p in ref.matrices[layer].items()},
+                                      layer, seed, sketch_dim) for layer in chosen}
+    out: dict[str, SetSummary] = {}
+    for name, samples in sets.items():
+        start = time.perf_counter()
+        sums: dict[int, dict[str, Any]] = {}
+        rows: list[np.ndarray] = []
+        lengths: list[int] = []
+        for i, (parts, norms, n_resp) in enumerate(_each(ref, samples, f, chosen, f_scale)):
+            rows.append(np.stack([sketches[layer].sketch(parts[layer],
+                                                         1.0 / norms[layer]).numpy()
+                                  for layer in chosen]))
+            for layer in chosen:
+                for r, a in parts[layer].items():
+                    a.div_(norms[layer])
+                    if layer in sums:
+                        sums[layer][r].add_(a)
+                sums.setdefault(layer, parts[layer])
+            lengths.append(n_resp)
+            if progress is not None:
+                progress(name, i + 1)
+        for mats in sums.values():
+            for a in mats.values():
+                a.div_(len(samples))
+        out[name] = SetSummary(name, len(samples), f, list(chosen), seed, sums,
+                               st.SetSketches(name, np.stack(rows), np.array(lengths),
+                                              list(chosen)),
+                               round(time.perf_counter() - start, 3))
+    return out
+
+
+def similarity_from_summaries(a: SetSummary, b: SetSummary, *, n_boot: int = st.DEFAULT_BOOT,
+                              length_bin: int = st.DEFAULT_LENGTH_BIN) -> dict[str, Any]:
+    """S(a, b) over all pairs from two summaries: exact S (dot products of the mean unit
+    vectors), per layer, and the sketch bootstrap CI shifted by S - S_sketch, as
+    ``compute_similarity`` computes them."""
+    if (a.f, a.layers, a.seed) != (b.f, b.layers, b.seed):
+        raise ConfigError("the two summaries differ in F, layers or seed")
+    per_layer = [100.0 * _dot(a.means[layer], b.means[layer]) for layer in a.layers]
+    s_exact = float(np.mean(per_layer))
+    g = st.gram(a.sketches, b.sketches)
+    s_sketch = float(100.0 * g.mean())
+    boot = st.bootstrap_all_pairs(g, n_boot, a.seed) + (s_exact - s_sketch)
+    return {"S": s_exact, "ci": list(st.percentile_ci(boot)), "per_layer": per_layer,
+            "n_a": a.n, "n_b": b.n,
+            "sketch": {"dim": int(a.sketches.values.shape[2]), "S_sketch": s_sketch,
+                       "abs_error": abs(s_sketch - s_exact)},
+            "length_matched": st.length_matched(a.sketches, b.sketches, g, length_bin)}

@@ -488,22 +488,41 @@ def _figs45(report: PaperReport, data: Collected) -> None:
 
 
 def _table2(report: PaperReport, data: Collected) -> None:
-    header = ["PRM pair", "pattern similarity"]
+    """S for pairs of response sets (scripts/similarity_table2.py writes the file)."""
+    header = ["pair", "S [95% CI]", "n_a", "n_b"]
+    caption = "Gradient pattern similarity S (harness/diagnostics/similarity.py)."
     if report.similarity is None or not report.similarity.is_file():
-        reason = ("no stored similarity results: `prm-harness similarity ... --json` has "
-                  "not been run and stored for these PRMs (docs/similarity.md)")
-        rows = [["all", data.miss("Table 2", reason)]]
+        reason = ("no stored similarity results: scripts/similarity_table2.py has not "
+                  "been run and stored (docs/similarity.md)")
+        rows = [["all", data.miss("Table 2", reason), "", ""]]
         data.row("table2", "", "", "", missing_reason=reason)
     else:
         data.add_inputs(report.similarity)
         doc = json.loads(report.similarity.read_text(encoding="utf-8"))
         rows = []
-        for key in sorted(k for k, v in doc.items() if isinstance(v, (int, float))):
-            rows.append([key, f"{doc[key]:.4f}"])
-            data.row("table2", "", key, "", value=_r(doc[key]))
+        for pair, p in doc["pairs"].items():
+            lo, hi = p["ci"]
+            rows.append([pair, f"{p['S']:.2f} [{lo:.2f}, {hi:.2f}]", str(p["n_a"]),
+                         str(p["n_b"])])
+            data.row("table2", "", pair, "", value=_r(p["S"]), ci_low=_r(lo), ci_high=_r(hi),
+                     count_k=str(p["n_a"]), count_n=str(p["n_b"]))
+        model = doc["model"]
+        name = Path(str(model.get("path", "?"))).name
+        digest = (model.get("resolved_revision") or {}).get("folder_sha256") \
+            or model.get("config_sha256", "")
+        sets = "; ".join(f"{k}: n = {v['n']} from {', '.join(v['source'])}"
+                         for k, v in doc["sets"].items())
+        caption = (f"Gradient pattern similarity S (×100, all pairs; "
+                   f"harness/diagnostics/similarity.py) under the reference model {name} "
+                   f"({model.get('architecture')}, {model.get('dtype')}, "
+                   f"sha256 {str(digest)[:12]}); F = {doc['f']}, layers "
+                   f"{doc['layers'][0]}..{doc['layers'][-1]}, at most K = {doc['k']} "
+                   f"responses per set, seeded uniform subsample (seed {doc['seed']}). "
+                   f"X_PRM: the response the PRM selects per problem (top-1 of N), X: the "
+                   f"others. Sets: {sets}. 95% CI: percentile bootstrap over the samples "
+                   f"of each set (from sketches, shifted to S).")
     data.tables["table2"] = {"title": "Table 2: pattern similarity", "header": header,
-                             "rows": rows, "caption": "Pattern similarity "
-                             "(harness/diagnostics/similarity.py)."}
+                             "rows": rows, "caption": caption}
 
 
 def _step_tables(report: PaperReport, data: Collected) -> None:
