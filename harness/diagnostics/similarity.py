@@ -285,6 +285,19 @@ def _each(ref: Reference, samples: Sequence[Sample], f: str, layers: list[int],
         yield ref.patterns(sample, f, layers, f_scale)
 
 
+def _layers_and_sketches(ref: Reference, layers: str | list[int], seed: int,
+                         sketch_dim: int) -> tuple[list[int], dict[int, Any]]:
+    """The layers measured and one seeded count sketch per layer: the same for the
+    pairwise and the set-summary paths, so their sketches hash alike."""
+    chosen = resolve_layers(ref.n_layers, layers) if isinstance(layers, str) else layers
+    missing = [layer for layer in chosen if layer not in ref.matrices]
+    if missing:
+        raise ConfigError(f"layers {missing} have no projection matrices in the model")
+    sketches = {layer: st.CountSketch({r: p.numel() for r, p in ref.matrices[layer].items()},
+                                      layer, seed, sketch_dim) for layer in chosen}
+    return chosen, sketches
+
+
 def compute_similarity(ref: Reference, set_a: Sequence[Sample], set_b: Sequence[Sample], *,
                        f: str = "resp_ll", layers: str | list[int] = "deep",
                        pairs: str = "all", seed: int = 0,
@@ -302,12 +315,7 @@ def compute_similarity(ref: Reference, set_a: Sequence[Sample], set_b: Sequence[
     if pairs == "aligned" and len(set_a) != len(set_b):
         raise ConfigError(f"--pairs aligned needs sets of equal size (got {len(set_a)} "
                           f"and {len(set_b)})")
-    chosen = resolve_layers(ref.n_layers, layers) if isinstance(layers, str) else layers
-    missing = [layer for layer in chosen if layer not in ref.matrices]
-    if missing:
-        raise ConfigError(f"layers {missing} have no projection matrices in the model")
-    sketches = {layer: st.CountSketch({r: p.numel() for r, p in ref.matrices[layer].items()},
-                                      layer, seed, sketch_dim) for layer in chosen}
+    chosen, sketches = _layers_and_sketches(ref, layers, seed, sketch_dim)
     done = 0
     start = time.perf_counter()
 
@@ -443,12 +451,7 @@ def set_summaries(ref: Reference, sets: dict[str, Sequence[Sample]], *,
         raise ConfigError(f"--f {f!r}: expected one of {', '.join(F_NAMES)}")
     if not sets or any(not samples for samples in sets.values()):
         raise ConfigError("every sample set must be non-empty")
-    chosen = resolve_layers(ref.n_layers, layers) if isinstance(layers, str) else layers
-    missing = [layer for layer in chosen if layer not in ref.matrices]
-    if missing:
-        raise ConfigError(f"layers {missing} have no projection matrices in the model")
-    sketches = {layer: st.CountSketch({r: p.numel() for r, p in ref.matrices[layer].items()},
-                                      layer, seed, sketch_dim) for layer in chosen}
+    chosen, sketches = _layers_and_sketches(ref, layers, seed, sketch_dim)
     out: dict[str, SetSummary] = {}
     for name, samples in sets.items():
         start = time.perf_counter()
