@@ -303,6 +303,12 @@ class Executor(ABC):
             ) -> Iterator[ResultT]:
         """``fn(unit)`` for every unit, each result yielded as its unit finishes."""
 
+    def map_generation(self, fn: Callable[[UnitT], ResultT], units: Sequence[UnitT]
+                       ) -> Iterator[ResultT]:
+        """The pool units (``fn`` generates and writes one shard). An executor may produce
+        the same shards its own way (the Ray executor's ``generation: ray_data``)."""
+        return self.map(fn, units)
+
     def close(self) -> None:
         """Release workers (nothing to release for executors that hold none)."""
         return None

@@ -23,6 +23,7 @@ COMMAND_MODULES: list[tuple[str, str]] = [
     ("harness.cli.search_cmd", "search"),
     ("harness.cli.trace_cmd", "trace"),
     ("harness.cli.runs_cmd", "runs"),
+    ("harness.cli.scale_plan_cmd", "scale_plan"),
     ("harness.cli.grade_cmd", "grade"),
     ("harness.cli.score_cmd", "score"),
     ("harness.cli.prms_cmd", "prms"),

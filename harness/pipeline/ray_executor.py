@@ -6,7 +6,9 @@ Ray on this machine with ``local_cpus`` CPUs, default all), ``num_cpus`` and ``n
 (resources of one unit, default 1 and 0; for a model stage the resources of the actor that
 holds its engine: give ``num_gpus`` the engine's tensor-parallel x pipeline-parallel size),
 ``actors`` (most engine actors per model stage, the data-parallel degree; default as many as
-the cluster's resources hold) and ``max_retries`` (retries of a failed unit, default 2).
+the cluster's resources hold), ``max_retries`` (retries of a failed unit, default 2) and
+``generation`` (``actors``, the default, or ``ray_data``: the pool stage through Ray Data's
+vLLM batch processor, harness.pipeline.ray_data_generation, with options ``ray_data``).
 
 A grading unit is a Ray task; a generation or scoring unit is a call on an actor that
 holds the stage's engine (one policy or PRM per actor, built on its first unit from the
@@ -46,6 +48,10 @@ ResultT = TypeVar("ResultT")
 RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 #: the driver's variables that workers need to build the same plug-ins
 _PASSED_ENV = ("PRM_HARNESS_", "HF_", "TOKENIZERS_PARALLELISM", "VLLM_", "TRANSFORMERS_")
+
+
+#: how the pool stage runs: units on engine actors, or Ray Data's vLLM processor
+GENERATION_MODES = ("actors", "ray_data")
 
 
 class UnitFailedError(HarnessError):
@@ -151,7 +157,17 @@ class RayExecutor(Executor):
 
     def __init__(self, address: str | None = None, num_cpus: float = 1, num_gpus: float = 0,
                  max_retries: int = 2, actors: int | None = None,
-                 local_cpus: int | None = None) -> None:
+                 local_cpus: int | None = None, generation: str = "actors",
+                 ray_data: dict[str, Any] | None = None) -> None:
+        from harness.pipeline.ray_data_generation import RayDataOptions
+
+        if generation not in GENERATION_MODES:
+            raise ConfigError(f"executor ray: generation must be one of "
+                              f"{list(GENERATION_MODES)}, got {generation!r}")
+        if ray_data is not None and generation != "ray_data":
+            raise ConfigError("executor ray: ray_data options need generation: ray_data")
+        self.generation = generation
+        self.ray_data = RayDataOptions.parse(ray_data)
         if max_retries < 0:
             raise ConfigError("executor ray: max_retries must be >= 0")
         if num_cpus < 0 or num_gpus < 0:
@@ -212,6 +228,18 @@ class RayExecutor(Executor):
                 for n, error in enumerate(failed[i].errors, 1):
                     lines.append(f"    attempt {n}: {error.splitlines()[0]}")
             raise UnitFailedError("\n".join(lines))
+
+    def map_generation(self, fn: Callable[[UnitT], ResultT], units: Sequence[UnitT]
+                       ) -> Iterator[ResultT]:
+        if self.generation != "ray_data" or not units:
+            yield from self.map(fn, units)
+            return
+        from harness.pipeline.ray_data_generation import generate_with_ray_data
+
+        self._release_actors()  # the processor's engine replicas take the resources
+        outcomes = generate_with_ray_data(list(units), self.ray_data,  # type: ignore[arg-type]
+                                          self.num_cpus, self.num_gpus, self._capacity())
+        yield from outcomes  # type: ignore[misc]
 
     def _run_tasks(self, fn: Callable[[UnitT], ResultT], units: Sequence[UnitT],
                    members: list[int], session: str, failed: dict[int, Attempts]

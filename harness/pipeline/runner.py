@@ -56,8 +56,10 @@ PRODUCER_FIELDS = ("policy_identity", "grading_provenance", "prm_identity")
 def run_stage(run: RunDir, stage: str, units: Sequence[UnitT],
               fn: Callable[[UnitT], ShardOutcome], executor: Executor, label: str,
               log: Callable[[str], None] = lambda message: None,
-              extra: dict[str, Any] | None = None) -> list[ShardOutcome]:
-    """Run ``fn`` on every unit whose shard is not on disk yet; record the stage."""
+              extra: dict[str, Any] | None = None,
+              mapper: Callable[..., Any] | None = None) -> list[ShardOutcome]:
+    """Run ``fn`` on every unit whose shard is not on disk yet (through ``mapper``,
+    default ``executor.map``); record the stage."""
     keys = [unit.key for unit in units]
     missing = [unit for unit in units if not run.has_shard(stage, unit.index, unit.key)]
     old = run.manifest().get("stages", {}).get(stage, {})
@@ -68,7 +70,7 @@ def run_stage(run: RunDir, stage: str, units: Sequence[UnitT],
     outcomes = []
     with bar(label, total=len(keys)) as advance:
         advance(len(keys) - len(missing))
-        for outcome in executor.map(fn, missing):
+        for outcome in (mapper or executor.map)(fn, missing):
             outcomes.append(outcome)
             advance(1)
     metas = [run.read_meta(stage, i, key) for i, key in enumerate(keys)]
@@ -138,7 +140,8 @@ class Runner:
                                    cfg.task.name, self.log)
             done = run_stage(run, POOL, pool, generate_shard, executor, "generating",
                              self.log, {"policy": cfg.policy.model_dump(mode="json"),
-                                        "sampling": cfg.sampling.model_dump(mode="json")})
+                                        "sampling": cfg.sampling.model_dump(mode="json")},
+                             mapper=executor.map_generation)
             identity = _last_identity(done)
             if identity is not None:
                 run.update_stage(POOL, policy_identity=identity)

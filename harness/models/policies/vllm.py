@@ -24,6 +24,33 @@ from harness.models.policies.base import (
 from harness.models.policies.chat import TemplatePolicy, encode_prompt, read_chat_template
 
 
+def engine_settings(dtype: str = "auto", seed: int = 0, max_model_len: int | None = None,
+                    enable_prefix_caching: bool = True, enforce_eager: bool = False,
+                    tensor_parallel_size: int = 1, gpu_memory_utilization: float | None = None,
+                    engine_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The vLLM engine arguments of a ``vllm`` policy's options (beyond model, revision and
+    tokenizer): one rule for ``vllm.LLM`` here and Ray Data's engine stage
+    (harness.pipeline.ray_data_generation), so both engines are built alike."""
+    settings: dict[str, Any] = {
+        "dtype": dtype, "seed": seed, "max_model_len": max_model_len,
+        "enable_prefix_caching": enable_prefix_caching, "enforce_eager": enforce_eager,
+        "tensor_parallel_size": tensor_parallel_size, **(engine_options or {})}
+    if gpu_memory_utilization is not None:
+        settings["gpu_memory_utilization"] = gpu_memory_utilization
+    return settings
+
+
+def engine_request(params: SamplingParams) -> dict[str, Any]:
+    """The vLLM sampling arguments of one request for ``params``: what ``_run`` asks the
+    engine, and what a Ray Data row asks for sample 0 (its sample j adds j to the seed, as
+    vLLM seeds sample j of an n-sample request)."""
+    greedy = params.temperature == 0  # vLLM refuses n > 1 then: the n samples are copies
+    return {"n": 1 if greedy else params.n, "temperature": params.temperature,
+            "top_p": params.top_p, "max_tokens": params.max_tokens,
+            "seed": request_seed(params.seed), "stop": list(params.stop) or None,
+            "include_stop_str_in_output": True}
+
+
 class VllmPolicy(TemplatePolicy):
     """Registered as policy ``vllm``."""
 
@@ -40,12 +67,11 @@ class VllmPolicy(TemplatePolicy):
         self.model_source, self.revision = model, revision
         self.tokenizer_source = tokenizer or model
         self.chat_template = read_chat_template(chat_template)
-        self.engine_settings: dict[str, Any] = {
-            "dtype": dtype, "seed": seed, "max_model_len": max_model_len,
-            "enable_prefix_caching": enable_prefix_caching, "enforce_eager": enforce_eager,
-            "tensor_parallel_size": tensor_parallel_size, **(engine_options or {})}
-        if gpu_memory_utilization is not None:
-            self.engine_settings["gpu_memory_utilization"] = gpu_memory_utilization
+        self.engine_settings = engine_settings(
+            dtype=dtype, seed=seed, max_model_len=max_model_len,
+            enable_prefix_caching=enable_prefix_caching, enforce_eager=enforce_eager,
+            tensor_parallel_size=tensor_parallel_size,
+            gpu_memory_utilization=gpu_memory_utilization, engine_options=engine_options)
         try:
             self.llm = LLM(model=model, revision=revision, tokenizer=self.tokenizer_source,
                            tokenizer_revision=revision if tokenizer is None else None,
@@ -84,11 +110,8 @@ class VllmPolicy(TemplatePolicy):
              ) -> list[list[Completion]]:
         from vllm import SamplingParams as VllmSamplingParams
 
-        greedy = params.temperature == 0  # vLLM refuses n > 1 then: the n samples are copies
-        engine_params = VllmSamplingParams(
-            n=1 if greedy else params.n, temperature=params.temperature, top_p=params.top_p,
-            max_tokens=params.max_tokens, seed=request_seed(params.seed),
-            stop=list(params.stop) or None, include_stop_str_in_output=True)
+        greedy = params.temperature == 0
+        engine_params = VllmSamplingParams(**engine_request(params))
         requests = [{"prompt_token_ids": encode_prompt(self.tokenizer, text)} for text in texts]
         start = time.perf_counter()
         outputs = self.llm.generate(requests, engine_params, use_tqdm=False)
