@@ -142,6 +142,19 @@ def test_every_number_is_recomputed(rendered):
             assert float(row["value"]) == doc["splits"][row["x"]][row["series"]]
             assert [float(row["ci_low"]), float(row["ci_high"])] == \
                 doc["bootstrap"]["splits"][row["x"]][row["series"]]
+        elif item == "prm800k":
+            folder = ROOT / "trained" / PRMS[row["panel"]]
+            if row["series"] == "auroc":
+                doc = json.loads((folder / "prm800k_eval_vs_step-length.json").read_text())
+                assert float(row["value"]) == doc["auroc"]
+                assert [float(row["ci_low"]), float(row["ci_high"])] == \
+                    doc["bootstrap"]["auroc"]
+            else:
+                baseline = row["series"].removeprefix("diff_vs_")
+                doc = json.loads((folder / f"prm800k_eval_vs_{baseline}.json").read_text())
+                assert float(row["value"]) == doc["against"]["diff_auroc"]
+                assert [float(row["ci_low"]), float(row["ci_high"])] == \
+                    doc["bootstrap"]["diff_auroc"]
         else:
             continue
         checked += 1

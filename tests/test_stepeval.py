@@ -80,6 +80,18 @@ def test_auroc_by_hand():
         prm800k_steps.auroc(np.array([1.0]), np.array([]))
 
 
+def test_weighted_auroc_equals_auroc_on_repeated_items():
+    rng = np.random.default_rng(0)
+    score = np.round(rng.random(300), 2)  # ties on purpose
+    good = rng.random(300) < 0.6
+    assert prm800k_steps.weighted_auroc(score, good, np.ones(300)) == pytest.approx(
+        prm800k_steps.auroc(score[good], score[~good]), abs=1e-12)
+    weight = rng.integers(0, 4, 300)
+    rep = np.repeat(np.arange(300), weight)
+    assert prm800k_steps.weighted_auroc(score, good, weight.astype(float)) == pytest.approx(
+        prm800k_steps.auroc(score[rep][good[rep]], score[rep][~good[rep]]), abs=1e-12)
+
+
 def test_prm800k_neutral_options_by_hand():
     steps = [RatedStep(0, "p", (), "a", 1, False), RatedStep(1, "p", ("a",), "b", -1, False),
              RatedStep(2, "p", ("a",), "c", 0, True)]
@@ -211,6 +223,13 @@ def test_prm800k_steps_cli_end_to_end(tmp_path, capsys, shared_data):
     direct = {prm800k_steps.item_id(s): baseline_scores("step-length", "", [*s.previous, s.step])
               for s in rated}
     assert result["auroc"] == prm800k_steps.evaluate(rated, direct, neutral="negative")["auroc"]
+    status, out, err = run_cli(["prm800k-steps", "eval", scores, "--bootstrap", "200",
+                                "--seed", "3"], capsys)
+    assert status == 0, err
+    boot = json.loads(out)
+    low, high = boot["bootstrap"]["auroc"]
+    assert low < boot["auroc"] < high and high - low < 0.2
+    assert boot["bootstrap"]["problems"] == boot["n_problems"] > 1
 
 
 def test_processbench_items_score_eval_chain(tmp_path, capsys, shared_data):

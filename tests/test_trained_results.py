@@ -1,6 +1,7 @@
 """The stored evaluations of trained PRMs (trained/*) are recomputed from the stored step
 scores: every number of each ``processbench_eval_vs_*.json`` (point figures, τ, bootstrap
-CIs and paired differences) comes out the same."""
+CIs and paired differences) and each ``prm800k_eval_vs_*.json`` (AUROC, accuracy, the
+bootstrap over problems and the paired difference) comes out the same."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from pathlib import Path
 import pytest
 from helpers import run_cli
 
-TRAINED = Path(__file__).resolve().parents[1] / "trained"
+ROOT = Path(__file__).resolve().parents[1]
+TRAINED = ROOT / "trained"
 EVALS = sorted(TRAINED.glob("*/processbench_eval_vs_*.json"))
+PRM800K_EVALS = sorted(TRAINED.glob("*/prm800k_eval_vs_*.json"))
 
 
 def _unzip(path: Path, out: Path) -> Path:
@@ -20,10 +23,22 @@ def _unzip(path: Path, out: Path) -> Path:
     return out
 
 
+def _inputs(stored: Path, bench: str, tmp_path: Path) -> tuple[Path, Path, dict]:
+    """The stored scores of an evaluation and of its baseline, unzipped, and the stored
+    result."""
+    baseline = stored.stem.removeprefix(f"{bench}_eval_vs_")
+    scores = _unzip(stored.parent / f"{bench}_scores.jsonl.gz", tmp_path / "s.jsonl")
+    other = _unzip(stored.parent / f"{bench}_{baseline}.jsonl.gz", tmp_path / "o.jsonl")
+    return scores, other, json.loads(stored.read_text())
+
+
 def _strip(result: dict) -> dict:
     """Everything but the paths the files were read from."""
     result = dict(result)
     result.pop("scores")
+    result.pop("against_file", None)
+    if "excluded" in result:  # the labels' path differs; their sha256 is compared
+        result["excluded"] = {k: v for k, v in result["excluded"].items() if k != "labels"}
     if "against" in result:
         result["against"] = {k: v for k, v in result["against"].items() if k != "scores"}
     return result
@@ -35,10 +50,7 @@ def test_there_are_stored_evaluations():
 
 @pytest.mark.parametrize("stored", EVALS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_stored_processbench_evaluation_is_recomputed(stored, tmp_path, capsys, shared_data):
-    baseline = stored.stem.removeprefix("processbench_eval_vs_")
-    scores = _unzip(stored.parent / "processbench_scores.jsonl.gz", tmp_path / "s.jsonl")
-    other = _unzip(stored.parent / f"processbench_{baseline}.jsonl.gz", tmp_path / "o.jsonl")
-    want = json.loads(stored.read_text())
+    scores, other, want = _inputs(stored, "processbench", tmp_path)
     status, out, err = run_cli(
         ["processbench", "eval", scores, "--split", "gsm8k", "--split", "olympiadbench",
          "--split", "omnimath", "--bootstrap", str(want["bootstrap"]["draws"]),
@@ -48,3 +60,31 @@ def test_stored_processbench_evaluation_is_recomputed(stored, tmp_path, capsys, 
     # the claim the closing note makes: better than the baseline on the held-out splits
     assert want["bootstrap"]["mean_diff_f1_held_out"][0] > 0
     assert want["bootstrap"]["mean_diff_f1_pr_held_out"][0] > 0
+
+
+def test_there_are_stored_prm800k_evaluations():
+    assert PRM800K_EVALS, TRAINED
+
+
+@pytest.mark.parametrize("stored", PRM800K_EVALS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_stored_prm800k_evaluation_is_recomputed(stored, tmp_path, capsys, shared_data):
+    scores, other, want = _inputs(stored, "prm800k", tmp_path)
+    # PRM-Math's training labels, rebuilt (0.7 s; the same bytes as the stored sha256):
+    # the rated steps of the problems it trained on are left out of the evaluation
+    config = tmp_path / "labels.yaml"
+    config.write_text((ROOT / "examples" / "labels" / "processbench.yaml").read_text()
+                      .replace("out: ../../labels-out/processbench.jsonl",
+                               f"out: {tmp_path / 'labels.jsonl'}"))
+    status, _, err = run_cli(["labels", "build", config], capsys)
+    assert status == 0, err
+    status, out, err = run_cli(
+        ["prm800k-steps", "eval", scores, "--bootstrap", str(want["bootstrap"]["draws"]),
+         "--seed", str(want["bootstrap"]["seed"]), "--against", other,
+         "--exclude-labels", tmp_path / "labels.jsonl"], capsys)
+    assert status == 0, err
+    got = json.loads(out)
+    assert [x["sha256"] for x in got["excluded"]["labels"]] == \
+        [x["sha256"] for x in want["excluded"]["labels"]]
+    assert _strip(got) == _strip(want)
+    assert want["excluded"]["problems"] == 28  # PRM800K problems in ProcessBench's math split
+    assert want["n_problems"] == 70 and want["n_neutral"] > 0  # neutral steps left out

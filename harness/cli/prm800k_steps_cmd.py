@@ -59,18 +59,69 @@ def baseline(name: str, out: Path, seed: int, data_dir: Path | None) -> None:
               help="A step is predicted good when its score >= threshold.")
 @click.option("--neutral", type=click.Choice(["exclude", "positive", "negative"]),
               default="exclude", show_default=True, help="How neutral (0) steps count.")
+@click.option("--bootstrap", default=0, show_default=True,
+              help="Bootstrap draws (over problems) for the AUROC's 95% CI.")
+@click.option("--seed", default=0, show_default=True, help="The bootstrap's seed.")
+@click.option("--against", type=click.Path(path_type=Path), default=None,
+              help="Another scores file (e.g. a baseline's): its AUROC and the paired "
+                   "difference, on the same bootstrap draws.")
+@click.option("--exclude-labels", "exclude", type=click.Path(exists=True, path_type=Path),
+              multiple=True,
+              help="A PRM's training labels (labels build output): rated steps of problems "
+                   "in its train or dev records (same problem text) are left out. "
+                   "Repeatable.")
 @click.option("--out", type=click.Path(path_type=Path), default=None)
 @DATA_DIR
-def evaluate_cmd(scores: Path, threshold: float, neutral: str, out: Path | None,
+def evaluate_cmd(scores: Path, threshold: float, neutral: str, bootstrap: int, seed: int,
+                 against: Path | None, exclude: tuple[Path, ...], out: Path | None,
                  data_dir: Path | None) -> None:
     """Evaluate SCORES (``score``'s output, or JSONL of problem_id and step_scores) on the
     rated steps; prints one JSON line."""
     from harness.stepeval.prm800k_steps import evaluate, item_id
     from harness.stepeval.scores_file import StepItem, read_step_scores
+    from harness.store.keys import file_sha256
 
     rated, source = _load(data_dir)
     expected = {item_id(s): StepItem(s.problem, (*s.previous, s.step)) for s in rated}
     step_scores = read_step_scores(scores, expected)
-    result = evaluate(rated, step_scores, threshold=threshold, neutral=neutral)
+    excluded: dict = {}
+    if exclude:
+        seen = training_problems(exclude)
+        kept = [s for s in rated if s.problem.strip() not in seen]
+        excluded = {"excluded": {
+            "labels": [{"file": str(path), "sha256": file_sha256(path)} for path in exclude],
+            "problems": len({s.problem for s in rated} - {s.problem for s in kept}),
+            "items": len(rated) - len(kept)}}
+        rated = kept
+    other = read_step_scores(against, expected) if against is not None else None
+    result = evaluate(rated, step_scores, threshold=threshold, neutral=neutral,
+                      bootstrap=bootstrap, seed=seed, against=other)
+    named = {"against_file": str(against)} if against is not None else {}
     emit_result({"benchmark": "prm800k-steps", "scores": str(scores), "source": source,
-                 **result}, out)
+                 **named, **excluded, **result}, out)
+
+
+def training_problems(paths: tuple[Path, ...]) -> set[str]:
+    """The problem texts a PRM trained on (its labels files' train and dev records; the
+    ``test`` split is held out), stripped."""
+    import json
+
+    from harness.errors import ConfigError
+
+    seen: set[str] = set()
+    for path in paths:
+        with path.open(encoding="utf-8") as fh:
+            for number, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                    problem, split = record.get("problem"), record.get("split")
+                except (json.JSONDecodeError, AttributeError):
+                    raise ConfigError(f"{path}:{number}: not a JSON object") from None
+                if split == "test":  # held out by the labels build: never trained on
+                    continue
+                if not isinstance(problem, str):
+                    raise ConfigError(f"{path}:{number}: field problem missing or not text")
+                seen.add(problem.strip())
+    return seen

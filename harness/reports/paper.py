@@ -558,23 +558,61 @@ def _step_tables(report: PaperReport, data: Collected) -> None:
     data.tables["processbench"] = {
         "title": "Table 3: ProcessBench F1", "header": header, "rows": rows,
         "caption": "F1 in %, [95% CI]; " + "; ".join(sources) + "."}
-    auroc_rows = []
+    _prm800k_table(report, data)
+
+
+def _prm800k_table(report: PaperReport, data: Collected) -> None:
+    """Table 4: each PRM's AUROC on PRM800K's rated steps with its CI over problems, and
+    the paired difference against each stored baseline (``prm800k_eval_vs_*.json``)."""
+    rows: list[list[str]] = []
+    sources: list[str] = []
+    excluded: list[str] = []
     for prm, folder in report.prms.items():
-        evals = sorted(folder.glob("prm800k_eval*.json"))
+        evals = sorted(folder.glob("prm800k_eval_vs_*.json"))
         if not evals:
-            reason = (f"no stored PRM800K step evaluation (prm800k_eval*.json) in "
+            reason = (f"no stored PRM800K step evaluation (prm800k_eval_vs_*.json) in "
                       f"trained/{folder.name}; `prm-harness prm800k-steps eval` was not "
                       f"run for it")
-            auroc_rows.append([prm, data.miss(f"PRM800K AUROC, {prm}", reason)])
+            rows.append([prm, data.miss(f"PRM800K AUROC, {prm}", reason), "", "", ""])
             data.row("prm800k", prm, "auroc", "", missing_reason=reason)
             continue
-        data.add_inputs(evals[0])
-        doc = json.loads(evals[0].read_text(encoding="utf-8"))
-        auroc_rows.append([prm, f"{doc['auroc']:.4f}"])
-        data.row("prm800k", prm, "auroc", "", value=_r(doc["auroc"]))
-    data.tables["prm800k"] = {"title": "Table 4: PRM800K step AUROC", "header": ["PRM",
-                                                                                  "AUROC"],
-                              "rows": auroc_rows, "caption": "AUROC of +1 vs −1 rated steps."}
+        data.add_inputs(*evals)
+        docs = {path.stem.removeprefix("prm800k_eval_vs_"):
+                json.loads(path.read_text(encoding="utf-8")) for path in evals}
+        first = next(iter(docs.values()))  # the PRM's own figures are the same in each
+        boot = first["bootstrap"]
+        ci = boot["auroc"]
+        sources.append(f"{folder.name} ({boot['method']}, {boot['draws']} resamples, seed "
+                       f"{boot['seed']}, {boot['problems']} problems)")
+        left_out = first.get("excluded")
+        excluded.append(f"{prm}: {left_out['problems']} problems, {left_out['items']} rated "
+                        f"steps" if left_out else f"{prm}: none")
+        versus = []
+        for baseline, doc in docs.items():
+            diff, bounds = doc["against"]["diff_auroc"], doc["bootstrap"]["diff_auroc"]
+            mark = "*" if bounds[0] > 0 or bounds[1] < 0 else ""
+            versus.append(f"{baseline} {doc['against']['auroc']:.3f}: Δ {diff:+.3f} "
+                          f"[{bounds[0]:+.3f}, {bounds[1]:+.3f}]{mark}")
+            data.row("prm800k", prm, f"diff_vs_{baseline}", "", value=_r(diff),
+                     ci_low=_r(bounds[0]), ci_high=_r(bounds[1]))
+        rows.append([prm, f"{first['auroc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]",
+                     f"{first['accuracy']:.3f}", f"{first['n']} ({first['n_good']} good, "
+                     f"{first['n_bad']} bad; {first['n_problems']} problems)",
+                     "; ".join(versus)])
+        data.row("prm800k", prm, "auroc", "", value=_r(first["auroc"]), ci_low=_r(ci[0]),
+                 ci_high=_r(ci[1]), count_n=str(first["n"]))
+    data.tables["prm800k"] = {
+        "title": "Table 4: PRM800K step AUROC",
+        "header": ["PRM", "AUROC [95% CI]", "accuracy (score ≥ 0.5)", "rated steps",
+                   "baselines: AUROC, paired Δ [95% CI]"],
+        "rows": rows,
+        "caption": ("AUROC of good (+1) against bad (−1) human-rated steps of PRM800K "
+                    "phase-1 test (the rated candidate step's score, given the earlier "
+                    "steps); neutral steps left out. * marks a paired difference whose CI "
+                    "excludes 0. PRM800K's problems are MATH test problems; those in a PRM's "
+                    "training labels are left out (" + "; ".join(excluded) + "). CIs: "
+                    + "; ".join(sources) + ".") if sources else
+                   "AUROC of good (+1) against bad (−1) human-rated steps."}
 
 
 # ---------------------------------------------------------------------------------------

@@ -50,12 +50,64 @@ def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
     return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def weighted_auroc(score: np.ndarray, good: np.ndarray, weight: np.ndarray) -> float:
+    """``auroc`` with each item counted ``weight`` times (a bootstrap draw): the weighted
+    share of (good, bad) pairs the scores order right, ties one half."""
+    order = np.argsort(score, kind="mergesort")
+    s, g, w = score[order], good[order], weight[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(s)) + 1]
+    bad_w = np.where(g, 0.0, w)
+    good_w = np.where(g, w, 0.0)
+    bad_per_value = np.add.reduceat(bad_w, starts)
+    good_per_value = np.add.reduceat(good_w, starts)
+    bad_below = np.cumsum(bad_per_value) - bad_per_value
+    wins = float((good_per_value * (bad_below + 0.5 * bad_per_value)).sum())
+    total_good, total_bad = float(good_w.sum()), float(bad_w.sum())
+    if total_good == 0 or total_bad == 0:
+        return float("nan")
+    return wins / (total_good * total_bad)
+
+
+def bootstrap_auroc(problems: Sequence[str], score: np.ndarray, good: np.ndarray, n: int,
+                    seed: int, level: float = 0.95, other: np.ndarray | None = None
+                    ) -> dict[str, Any]:
+    """A percentile CI of the AUROC, resampling *problems* (an item's steps share a
+    problem and a solution prefix, so items are not independent); with ``other`` (another
+    scorer's scores of the same items), the CI of the paired difference this − other."""
+    names = sorted(set(problems))
+    index = {name: i for i, name in enumerate(names)}
+    cluster = np.array([index[p] for p in problems])
+    rng = np.random.default_rng(seed)
+    values, diffs = [], []
+    for _ in range(n):
+        counts = np.bincount(rng.integers(0, len(names), size=len(names)),
+                             minlength=len(names))
+        weight = counts[cluster].astype(float)
+        values.append(weighted_auroc(score, good, weight))
+        if other is not None:
+            diffs.append(values[-1] - weighted_auroc(other, good, weight))
+    finite = np.array([v for v in values if np.isfinite(v)])
+    lo, hi = 100 * (1 - level) / 2, 100 * (1 + level) / 2
+    out = {"method": "percentile bootstrap over problems (clusters of items)",
+           "draws": n, "seed": seed, "level": level, "problems": len(names),
+           "auroc": [float(np.percentile(finite, lo)), float(np.percentile(finite, hi))],
+           "draws_without_both_classes": n - len(finite)}
+    if other is not None:
+        d = np.array([x for x in diffs if np.isfinite(x)])
+        out["diff_auroc"] = [float(np.percentile(d, lo)), float(np.percentile(d, hi))]
+    return out
+
+
 def evaluate(items: Sequence[RatedStep], scores: Mapping[str, Sequence[float]],
-             threshold: float = 0.5, neutral: str = "exclude") -> dict[str, Any]:
-    """AUROC and accuracy of the last-step scores against the human ratings."""
+             threshold: float = 0.5, neutral: str = "exclude", bootstrap: int = 0,
+             seed: int = 0, against: Mapping[str, Sequence[float]] | None = None
+             ) -> dict[str, Any]:
+    """AUROC and accuracy of the last-step scores against the human ratings (with
+    ``bootstrap`` draws, the AUROC's CI over problems; with ``against``, another scorer's
+    scores, its AUROC and the paired difference, on the same draws)."""
     if neutral not in NEUTRAL_OPTIONS:
         raise ValueError(f"neutral={neutral!r}: choose from {NEUTRAL_OPTIONS}")
-    labels, values = [], []
+    labels, values, problems, others = [], [], [], []
     n_neutral = 0
     for step in items:
         rating = step.rating
@@ -66,10 +118,23 @@ def evaluate(items: Sequence[RatedStep], scores: Mapping[str, Sequence[float]],
             rating = 1 if neutral == "positive" else -1
         labels.append(rating == 1)
         values.append(scores[item_id(step)][-1])
+        problems.append(step.problem)
+        if against is not None:
+            others.append(against[item_id(step)][-1])
     good = np.array(labels, dtype=bool)
     score = np.array(values, dtype=float)
     predicted_good = score >= threshold
-    return {"n": len(score), "n_good": int(good.sum()), "n_bad": int((~good).sum()),
+    other = np.array(others, dtype=float) if against is not None else None
+    extra: dict[str, Any] = {}
+    if other is not None:
+        other_auroc = auroc(other[good], other[~good])
+        extra["against"] = {"auroc": other_auroc,
+                            "diff_auroc": auroc(score[good], score[~good]) - other_auroc}
+    if bootstrap:
+        extra["bootstrap"] = bootstrap_auroc(problems, score, good, bootstrap, seed,
+                                             other=other)
+    return {**extra, "n": len(score), "n_problems": len(set(problems)),
+            "n_good": int(good.sum()), "n_bad": int((~good).sum()),
             "n_neutral": n_neutral, "neutral": neutral,
             "auroc": auroc(score[good], score[~good]),
             "threshold": threshold, "accuracy": float((predicted_good == good).mean()),
