@@ -88,3 +88,37 @@ def test_stored_prm800k_evaluation_is_recomputed(stored, tmp_path, capsys, share
     assert _strip(got) == _strip(want)
     assert want["excluded"]["problems"] == 28  # PRM800K problems in ProcessBench's math split
     assert want["n_problems"] == 70 and want["n_neutral"] > 0  # neutral steps left out
+
+
+CI_REPORTS = sorted([*TRAINED.glob("*/ci_math-qwen100_vs_*.json"),
+                     *TRAINED.glob("*/steps/ci_math-qwen100_step*_vs_*.json")])
+
+
+def test_stored_ci_reports_are_recomputed_from_their_cached_scores(tmp_path, capsys,
+                                                                   shared_data):
+    """Fig. 2 reads these reports; each one's numbers come back from the stored candidate
+    scores, the board's pool (regenerated from the mirror to its pins) and the baseline
+    entry, through the gate itself."""
+    from harness.leaderboard.board import load_board
+    from harness.leaderboard.ci import gate
+    from harness.leaderboard.pools import read_task_pool
+    from harness.leaderboard.validate import validate_entry
+    from harness.pipeline.board_pools import _read_cached
+
+    assert len(CI_REPORTS) >= 6
+    pools_dir = tmp_path / "pools"
+    status, out, _ = run_cli(["leaderboard", "build-pools", "math-qwen100", "--pools-dir",
+                              pools_dir], capsys)
+    assert status == 0 and "matches the pins" in out, out
+    board = load_board("math-qwen100").with_pools_dir(pools_dir)
+    pool = read_task_pool(board, "math-qwen100")
+    for report_path in CI_REPORTS:
+        want = json.loads(report_path.read_text())
+        step = report_path.name.split("_vs_")[0].removeprefix("ci_math-qwen100")
+        cache = report_path.parent / f"ci_math-qwen100{step}_candidate_scores.json.gz"
+        cached = _unzip(cache, tmp_path / "cache.json")
+        scores = {"math-qwen100": _read_cached(cached, pool)}
+        baseline = validate_entry(board, ROOT / want["baseline"])
+        got = gate(board, {"math-qwen100": pool}, scores, want["candidate_aggregation"],
+                   baseline, want["metric"], want["tolerance"])
+        assert got["tasks"] == want["tasks"], report_path

@@ -10,11 +10,14 @@ the cluster's resources hold), ``max_retries`` (retries of a failed unit, defaul
 ``generation`` (``actors``, the default, or ``ray_data``: the pool stage through Ray Data's
 vLLM batch processor, harness.pipeline.ray_data_generation, with options ``ray_data``).
 
-A grading unit is a Ray task; a generation or scoring unit is a call on an actor that
-holds the stage's engine (one policy or PRM per actor, built on its first unit from the
-unit's config through the registry, as harness.pipeline.plugins builds it locally; the
-actors stay up across consecutive model stages, each dropping its engine for the next
-stage's, and are released before a stage of tasks and at the end). Every unit writes its
+A generation or scoring unit is a call on an actor that holds the stage's engine (one
+policy or PRM per actor, built on its first unit from the unit's config through the
+registry, as harness.pipeline.plugins builds it locally; the actors start with the
+executor, so they boot while the driver plans, and stay up across consecutive model
+stages, each dropping its engine for the next stage's). A grading unit is a call on the
+same actors when they hold CPUs only (``num_gpus`` 0: an actor is then the same resources
+as a task, with its process started and its imports done), else a Ray task, for which the
+actors are released first. Every unit writes its
 shard into the run directory the driver names (a path the workers share) with the store's
 atomic writes, so a worker killed mid-shard leaves no shard, only a temporary file that is
 removed before the unit is retried. Seeds are in the units (per shard), so where a unit
@@ -88,9 +91,11 @@ def run_unit(fn: Callable[[Any], Any], unit: Any, session: str, engine: str = ""
     keeps the task and its problems."""
     if _session[:1] != [session]:
         plugins.reset()
-    elif _session[1:] != [engine]:
+        _session[:] = [session, ""]
+    if engine and _session[1:] != [engine]:
         plugins.reset(_MODELS)
-    _session[:] = [session, engine]
+        _session[:] = [session, engine]
+    # a unit without a model (grading) keeps the engine for the next model stage
     try:
         return "ok", fn(unit), _where()
     except Exception as exc:  # reported to the driver, which retries or names the unit
@@ -105,6 +110,13 @@ class EngineWorker:
     def run(self, fn: Callable[[Any], Any], unit: Any, session: str, engine: str
             ) -> tuple[str, Any, str]:
         return run_unit(fn, unit, session, engine)
+
+    def warm(self) -> str:
+        """Import what every unit needs while the driver plans (a fresh worker process
+        spends seconds on imports before its first unit)."""
+        import harness.pipeline.stages  # noqa: F401
+
+        return _where()
 
 
 # -- the driver -------------------------------------------------------------------------
@@ -193,6 +205,7 @@ class RayExecutor(Executor):
             self.ray.init(address=address, **kwargs)
             self._owned = True
         self._token = f"{os.getpid()}-{id(self)}"
+        self._start_actors()
 
     # -- scheduling ---------------------------------------------------------------------
 
@@ -218,7 +231,9 @@ class RayExecutor(Executor):
             groups.setdefault(key, []).append(i)
         failed: dict[int, Attempts] = {}
         for key, members in groups.items():
-            run = self._run_engine if key else self._run_tasks
+            # units without a model run as tasks, unless the actors hold CPUs only: then
+            # an actor is the same resources as a task, already started and imported
+            run = self._run_engine if key or not self.num_gpus else self._run_tasks
             yield from run(fn, units, members, session, failed)
         if failed:
             lines = [f"{len(failed)} of {len(units)} units failed after "
@@ -256,13 +271,12 @@ class RayExecutor(Executor):
     def _run_engine(self, fn: Callable[[UnitT], ResultT], units: Sequence[UnitT],
                     members: list[int], session: str, failed: dict[int, Attempts]
                     ) -> Iterator[ResultT]:
-        """Units of one engine on the executor's actors, which stay up for the next model
-        stage (one actor start per run, not per stage) until a stage of tasks needs the
-        resources back."""
-        actor_cls = self.ray.remote(EngineWorker).options(
-            num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_restarts=0,
-            max_task_retries=0)
-        engine = canonical_json(engine_of(units[members[0]]).model_dump(mode="json"))
+        """Units of one engine (or of none) on the executor's actors, which stay up for
+        the next stage (one actor start per run, not per stage) until a stage of tasks
+        needs the resources back."""
+        actor_cls = self._actor_class()
+        model = engine_of(units[members[0]])
+        engine = "" if model is None else canonical_json(model.model_dump(mode="json"))
         while len(self._actors) < min(len(members), self._capacity()):
             self._actors.append(actor_cls.remote())
         idle = deque(self._actors)
@@ -291,6 +305,20 @@ class RayExecutor(Executor):
         except BaseException:
             self._release_actors()
             raise
+
+    def _actor_class(self) -> Any:
+        return self.ray.remote(EngineWorker).options(
+            num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_restarts=0,
+            max_task_retries=0)
+
+    def _start_actors(self) -> None:
+        """Start the actors a model stage will use now, so their processes boot and
+        import while the driver plans the run (nothing waits for them here)."""
+        actor_cls = self._actor_class()
+        while len(self._actors) < self._capacity():
+            actor = actor_cls.remote()
+            actor.warm.remote()
+            self._actors.append(actor)
 
     def _release_actors(self) -> None:
         for actor in self._actors:

@@ -399,8 +399,10 @@ def _fig2(report: PaperReport, data: Collected) -> None:
                f"({points[0]['n_problems']} problems) at each exported training step, and "
                f"its difference from the {baseline[0]} entry with the 95% paired bootstrap "
                f"CI ({baseline[1]} resamples, seed {baseline[2]}), as the stored `prm-harness "
-               f"ci` reports give them (values rounded there to 2 decimals; the board's pool "
-               f"is not stored here, so they are read, not recomputed).")
+               f"ci` reports give them (values rounded there to 2 decimals). Each report "
+               f"is recomputed from its stored candidate scores, the board's pool rebuilt "
+               f"from the data mirror to its pins and the baseline entry "
+               f"(tests/test_trained_results.py).")
     data.figures["fig2_training_steps"] = {
         "title": "Fig. 2: accuracy against PRM training steps", "kind": "steps",
         "points": points, "caption": caption, "prm": report.steps_prm,
