@@ -109,3 +109,15 @@ def extra_prms_registered() -> Iterator[None]:
     finally:
         for name, _ in TEST_PRMS:
             registry.registry_for("prm").unregister(name)
+
+
+def qwen100_board(pools: Path, capsys: Any) -> tuple[Any, Any]:
+    """The math-qwen100 board with its pool rebuilt from the data mirror into ``pools``
+    (checked against the board's pins), and that pool."""
+    from helpers import run_cli
+
+    status, out, _ = run_cli(["leaderboard", "build-pools", "math-qwen100", "--pools-dir",
+                              pools], capsys)
+    assert status == 0 and "matches the pins" in out, out
+    board = load_board("math-qwen100").with_pools_dir(pools)
+    return board, read_task_pool(board, "math-qwen100")

@@ -17,6 +17,7 @@ from leaderboard_helpers import (
     TASK,
     CheckpointPRM,
     extra_prms_registered,
+    qwen100_board,
 )
 
 from harness.config import PluginConfig
@@ -587,11 +588,7 @@ def test_shipped_sim_arith_entries_validate_and_audit(world, capsys):
 def test_math_qwen100_board_regenerates_to_its_pins_and_its_entries_validate(
         shared_data, tmp_path, capsys):
     pools = tmp_path / "pools"
-    status, out, _ = run_cli(["leaderboard", "build-pools", "math-qwen100", "--pools-dir",
-                              pools], capsys)
-    assert status == 0 and "matches the pins" in out, out
-    board = load_board("math-qwen100").with_pools_dir(pools)
-    pool = read_task_pool(board, "math-qwen100")
+    board, pool = qwen100_board(pools, capsys)
     assert len(pool.problem_ids) == 100
     assert all(len(pool.correct[p]) == 8 for p in pool.problem_ids)
     assert pool.grader_rules_version == board.tasks["math-qwen100"].grader_rules_version

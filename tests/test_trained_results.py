@@ -99,19 +99,14 @@ def test_stored_ci_reports_are_recomputed_from_their_cached_scores(tmp_path, cap
     """Fig. 2 reads these reports; each one's numbers come back from the stored candidate
     scores, the board's pool (regenerated from the mirror to its pins) and the baseline
     entry, through the gate itself."""
-    from harness.leaderboard.board import load_board
+    from leaderboard_helpers import qwen100_board
+
     from harness.leaderboard.ci import gate
-    from harness.leaderboard.pools import read_task_pool
     from harness.leaderboard.validate import validate_entry
     from harness.pipeline.board_pools import _read_cached
 
     assert len(CI_REPORTS) >= 6
-    pools_dir = tmp_path / "pools"
-    status, out, _ = run_cli(["leaderboard", "build-pools", "math-qwen100", "--pools-dir",
-                              pools_dir], capsys)
-    assert status == 0 and "matches the pins" in out, out
-    board = load_board("math-qwen100").with_pools_dir(pools_dir)
-    pool = read_task_pool(board, "math-qwen100")
+    board, pool = qwen100_board(tmp_path / "pools", capsys)
     for report_path in CI_REPORTS:
         want = json.loads(report_path.read_text())
         step = report_path.name.split("_vs_")[0].removeprefix("ci_math-qwen100")
