@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "reports" / "paper.yaml"
 SIMILARITY = ROOT / "trained" / "similarity_table2.json"
 PRMS = {"PRM-Math": "prm-pb-smollm2-l4", "PRM-Code": "prm-code-smollm2-l4"}
+SIZES = {f"PRM-Math {k} layers": f"prm-pb-smollm2-l{k}" for k in (2, 4, 8)}
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +143,14 @@ def test_every_number_is_recomputed(rendered):
             assert float(row["value"]) == doc["splits"][row["x"]][row["series"]]
             assert [float(row["ci_low"]), float(row["ci_high"])] == \
                 doc["bootstrap"]["splits"][row["x"]][row["series"]]
+        elif item == "fig1_sizes":
+            label = row["series"].rsplit(" ", 1)[0]
+            folder = ROOT / "trained" / SIZES[label]
+            t = json.loads((folder / "ci_math-qwen100_vs_random.json").read_text())[
+                "tasks"][row["panel"]]
+            assert int(row["x"]) == json.loads((folder / "train.json").read_text())["params"]
+            assert (float(row["value"]), float(row["delta"])) == (t["candidate"], t["delta"])
+            assert [float(row["delta_ci_low"]), float(row["delta_ci_high"])] == t["ci"]
         elif item == "prm800k":
             folder = ROOT / "trained" / PRMS[row["panel"]]
             if row["series"] == "auroc":
@@ -259,9 +268,9 @@ def test_html_is_self_contained(rendered):
     assert "http://" not in page and "https://" not in page
     assert "href=" not in page
     sources = re.findall(r'src="([^"]*)"', page)
-    assert len(sources) == 5 and all(s.startswith("data:image/png;base64,") for s in sources)
-    for stem in ("fig1_prm_size", "fig2_training_steps", "fig3_best_of_n",
-                 "fig4_compute_tokens", "fig5_compute_wall"):
+    assert len(sources) == 6 and all(s.startswith("data:image/png;base64,") for s in sources)
+    for stem in ("fig1_prm_size", "fig1b_prm_size_board", "fig2_training_steps",
+                 "fig3_best_of_n", "fig4_compute_tokens", "fig5_compute_wall"):
         for suffix in (".png", ".svg", ".pdf"):
             assert (out / f"{stem}{suffix}").stat().st_size > 0
         assert f"]({stem}.svg)" in (out / "paper.md").read_text()

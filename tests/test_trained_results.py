@@ -57,9 +57,11 @@ def test_stored_processbench_evaluation_is_recomputed(stored, tmp_path, capsys, 
          "--seed", str(want["bootstrap"]["seed"]), "--against", other], capsys)
     assert status == 0, err
     assert _strip(json.loads(out)) == _strip(want)
-    # the claim the closing note makes: better than the baseline on the held-out splits
-    assert want["bootstrap"]["mean_diff_f1_held_out"][0] > 0
-    assert want["bootstrap"]["mean_diff_f1_pr_held_out"][0] > 0
+    if stored.parent.name == "prm-pb-smollm2-l4":
+        # the claim a closing note makes: PRM-Math beats each baseline on the held-out
+        # splits (PRM-Code, trained on code, makes no such claim on math)
+        assert want["bootstrap"]["mean_diff_f1_held_out"][0] > 0
+        assert want["bootstrap"]["mean_diff_f1_pr_held_out"][0] > 0
 
 
 def test_there_are_stored_prm800k_evaluations():
@@ -69,25 +71,30 @@ def test_there_are_stored_prm800k_evaluations():
 @pytest.mark.parametrize("stored", PRM800K_EVALS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_stored_prm800k_evaluation_is_recomputed(stored, tmp_path, capsys, shared_data):
     scores, other, want = _inputs(stored, "prm800k", tmp_path)
-    # PRM-Math's training labels, rebuilt (0.7 s; the same bytes as the stored sha256):
-    # the rated steps of the problems it trained on are left out of the evaluation
-    config = tmp_path / "labels.yaml"
-    config.write_text((ROOT / "examples" / "labels" / "processbench.yaml").read_text()
-                      .replace("out: ../../labels-out/processbench.jsonl",
-                               f"out: {tmp_path / 'labels.jsonl'}"))
-    status, _, err = run_cli(["labels", "build", config], capsys)
-    assert status == 0, err
+    exclude: list = []
+    if "excluded" in want:
+        # PRM-Math's training labels, rebuilt (0.7 s; the same bytes as the stored sha256):
+        # the rated steps of the problems it trained on are left out of the evaluation
+        config = tmp_path / "labels.yaml"
+        config.write_text((ROOT / "examples" / "labels" / "processbench.yaml").read_text()
+                          .replace("out: ../../labels-out/processbench.jsonl",
+                                   f"out: {tmp_path / 'labels.jsonl'}"))
+        status, _, err = run_cli(["labels", "build", config], capsys)
+        assert status == 0, err
+        exclude = ["--exclude-labels", tmp_path / "labels.jsonl"]
     status, out, err = run_cli(
         ["prm800k-steps", "eval", scores, "--bootstrap", str(want["bootstrap"]["draws"]),
-         "--seed", str(want["bootstrap"]["seed"]), "--against", other,
-         "--exclude-labels", tmp_path / "labels.jsonl"], capsys)
+         "--seed", str(want["bootstrap"]["seed"]), "--against", other, *exclude], capsys)
     assert status == 0, err
     got = json.loads(out)
-    assert [x["sha256"] for x in got["excluded"]["labels"]] == \
-        [x["sha256"] for x in want["excluded"]["labels"]]
     assert _strip(got) == _strip(want)
-    assert want["excluded"]["problems"] == 28  # PRM800K problems in ProcessBench's math split
-    assert want["n_problems"] == 70 and want["n_neutral"] > 0  # neutral steps left out
+    if stored.parent.name == "prm-pb-smollm2-l4":
+        assert [x["sha256"] for x in got["excluded"]["labels"]] == \
+            [x["sha256"] for x in want["excluded"]["labels"]]
+        assert want["excluded"]["problems"] == 28  # in ProcessBench's math split
+        assert want["n_problems"] == 70 and want["n_neutral"] > 0  # neutral steps left out
+    else:  # PRM-Code trained on MBPP+ programs: no PRM800K problem is in its labels
+        assert "excluded" not in want and want["n_problems"] == 98
 
 
 CI_REPORTS = sorted([*TRAINED.glob("*/ci_math-qwen100_vs_*.json"),

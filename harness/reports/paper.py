@@ -124,13 +124,15 @@ class PaperReport(Report):
     name = "paper"
     runs_allowed = (1, None)
     #: options the spec loader resolves against the spec's folder, as it does ``runs``
-    path_options = ("boards", "prms", "search", "similarity")
+    path_options = ("boards", "prms", "search", "similarity", "size_prms")
 
     def __init__(self, *, n: int = 16, boards: Sequence[str] = (),
                  prms: Mapping[str, str] | None = None, search: str | None = None,
                  columns: Mapping[str, str] | None = None,
                  math_tasks: Sequence[str] = DEFAULT_MATH_TASKS,
                  steps_prm: str = "PRM-Math", similarity: str | None = None,
+                 size_prms: Mapping[str, str] | None = None,
+                 size_board: str = "math-qwen100", size_against: str = "random",
                  strict: bool = False) -> None:
         if not isinstance(n, int) or n < 1:
             raise ConfigError(f"option n must be a positive integer, not {n!r}")
@@ -142,6 +144,10 @@ class PaperReport(Report):
         self.math_tasks = tuple(math_tasks)
         self.steps_prm = steps_prm
         self.similarity = Path(similarity) if similarity else None
+        #: trained folders of one recipe at several sizes, each with its ``ci`` report on
+        #: ``size_board`` against ``size_against`` (Fig. 1's size series)
+        self.size_prms = {str(k): Path(v) for k, v in (size_prms or {}).items()}
+        self.size_board, self.size_against = size_board, size_against
         self.strict = bool(strict)
 
     def render(self, runs: Mapping[str, Path], out_dir: Path,
@@ -218,6 +224,7 @@ def collect(report: PaperReport, runs: Mapping[str, Path]) -> Collected:
     policies = sorted({policy for policy, _ in by_run})
     _table1(report, data, stats, by_run, policies)
     _fig1(report, data, stats)
+    _fig1_sizes(report, data)
     _fig2(report, data)
     _fig3(report, data, stats, by_run)
     _figs45(report, data)
@@ -353,6 +360,50 @@ def _fig1(report: PaperReport, data: Collected, stats: dict[Path, PoolStats]) ->
                                      "kind": "points", "panels": panels, "caption": caption,
                                      "xlabel": "PRM backbone parameters",
                                      "ylabel": f"prm@{n} accuracy (%)", "xlog": True}
+
+
+def _fig1_sizes(report: PaperReport, data: Collected) -> None:
+    """Fig. 1's size series: one recipe cut to several sizes, each PRM's stored ``ci``
+    report on a board with a real pool (its metric and the paired Δ against an entry)
+    against the PRM's own parameter count (``train.json``)."""
+    if not report.size_prms:
+        return
+    points, baseline = [], None
+    for label, folder in report.size_prms.items():
+        path = folder / f"ci_{report.size_board}_vs_{report.size_against}.json"
+        record = folder / "train.json"
+        if not path.is_file() or not record.is_file():
+            data.miss(f"Fig. 1 (sizes), {label}", f"no {path.name} or train.json in "
+                                                 f"trained/{folder.name}")
+            continue
+        data.add_inputs(path, record)
+        params = int(json.loads(record.read_text(encoding="utf-8"))["params"])
+        rep = json.loads(path.read_text(encoding="utf-8"))
+        for task, t in sorted(rep["tasks"].items()):
+            points.append({"params": params, "label": label, "task": task,
+                           "candidate": t["candidate"], "baseline": t["baseline"],
+                           "delta": t["delta"], "ci": t["ci"], "metric": rep["metric"],
+                           "n_problems": t["n_problems"]})
+            data.row("fig1_sizes", task, f"{label} {rep['metric']}", params,
+                     value=_r(t["candidate"]), count_n=str(t["n_problems"]),
+                     delta=_r(t["delta"]), delta_ci_low=_r(t["ci"][0]),
+                     delta_ci_high=_r(t["ci"][1]), delta_p_value=_r(t["p_value"]))
+        baseline = (Path(rep["baseline"]).name, rep["bootstrap"], rep["seed"], rep["board"])
+    if not points or baseline is None:
+        return
+    points.sort(key=lambda p: p["params"])
+    caption = (f"{points[0]['metric']} on board {baseline[3]} ({points[0]['n_problems']} "
+               f"problems, a real Qwen2.5-Math pool) of one PRM recipe at several sizes "
+               f"(SmolLM2-135M cut to its first layers: "
+               + ", ".join(f"{p['label']} {p['params'] / 1e6:.1f}M" for p in points)
+               + f"), and each one's difference from the {baseline[0]} entry with the 95% "
+               f"paired bootstrap CI ({baseline[1]} resamples, seed {baseline[2]}), from "
+               f"the stored `prm-harness ci` reports (recomputed by the tests from their "
+               f"stored candidate scores).")
+    data.figures["fig1b_prm_size_board"] = {
+        "title": "Fig. 1b: accuracy against PRM size (math-qwen100)", "kind": "steps",
+        "points": points, "caption": caption, "prm": "PRM-Math", "baseline": baseline[0],
+        "x_key": "params", "xlabel": "PRM parameters", "xlog": True}
 
 
 _STEP_FILE = re.compile(r"ci_(?P<board>.+)_step(?P<step>\d+)_vs_(?P<against>.+)\.json$")
@@ -699,7 +750,7 @@ def _plot_steps(fig_doc: dict[str, Any]) -> Any:
     fig, axes = style.subplots(2, columns=2, sharey=False)
     colors = style.prm_colors([fig_doc["prm"], fig_doc["baseline"]])
     color = colors[fig_doc["prm"]]
-    steps = [p["step"] for p in points]
+    steps = [p[fig_doc.get("x_key", "step")] for p in points]
     axes[0].plot(steps, [100 * p["candidate"] for p in points], "-o", color=color,
                  label=f"{fig_doc['prm']} {points[0]['metric']}")
     axes[0].plot(steps, [100 * p["baseline"] for p in points], "--",
@@ -717,8 +768,15 @@ def _plot_steps(fig_doc: dict[str, Any]) -> Any:
     axes[1].set_ylabel("Δ accuracy (points)")
     for ax, title in zip(axes, ("accuracy", f"difference from {fig_doc['baseline']}"),
                          strict=True):
-        ax.set_xlabel("training step")
+        ax.set_xlabel(fig_doc.get("xlabel", "training step"))
+        if fig_doc.get("xlog"):
+            from matplotlib.ticker import NullFormatter
+
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xticks(sorted(set(steps)))
+        ax.set_xticklabels([f"{x / 1e6:.1f}M" if fig_doc.get("xlog") else str(x)
+                            for x in sorted(set(steps))])
         ax.set_title(title)
     style.figure_legend(fig, axes, ncol=2)
     return fig
