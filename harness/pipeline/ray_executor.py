@@ -365,8 +365,9 @@ class RayExecutor(Executor):
                     failed[i] = attempts[i]
 
     def close(self) -> None:
-        if self.ray.is_initialized():
-            self._release_actors()
         if self._owned and self.ray.is_initialized():
+            self._actors = []  # shutting down the Ray this executor started ends them all
             self.ray.shutdown()
+        elif self.ray.is_initialized():
+            self._release_actors()  # a cluster we joined: end only our actors
         self._owned = False
