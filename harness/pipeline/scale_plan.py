@@ -71,8 +71,8 @@ def _ledger(run: RunDir) -> list[dict[str, Any]]:
 
 def _stage_cost(records: list[dict[str, Any]], stage: str, field: str) -> StageCost:
     calls = [r for r in records if r["stage"] == stage]
-    params = {r.get("params") for r in calls} - {None}
-    devices = {r.get("device") for r in calls} - {None}
+    params = {int(r["params"]) for r in calls if r.get("params") is not None}
+    devices = {str(r["device"]) for r in calls if r.get("device") is not None}
     return StageCost(stage=stage, wall_s=sum(float(r["wall_s"]) for r in calls),
                      tokens=sum(int(r[field]) for r in calls), per_unit=field,
                      params=max(params) if params else None,
