@@ -8,17 +8,18 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from search_policy_checks import (
+    LONG,
+    OTHER,
+    SHORT,
+    check_alone_equals_batched,
+    check_child_prefix_ids,
+    seeded,
+)
 
 from harness.errors import ConfigError
-from harness.strategies.engine import SeededParams
 
 torch = pytest.importorskip("torch")
-
-SHORT = [{"role": "user", "content": "Tom has 3 apples."}]
-LONG = [{"role": "system", "content": "Please reason step by step."},
-        {"role": "user", "content": "Mia has 12 cards and gives away 5 cards, then buys 9 "
-                                    "more cards. How many cards does Mia have now?"}]
-OTHER = [{"role": "user", "content": "Ava buys 7 pens."}]
 
 
 @pytest.fixture(scope="module")
@@ -28,64 +29,27 @@ def pol(tiny_policy_dir: str) -> Any:
     return HfPolicy(tiny_policy_dir, batch_size=3)
 
 
-def _params(seeds: list[int], **kw: Any) -> SeededParams:
-    values: dict[str, Any] = {"n": 1, "temperature": 1.0, "max_tokens": 24, "stop": ["\n"]}
-    values.update(kw)
-    return SeededParams(seeds=seeds, **values)
-
-
 @pytest.mark.parametrize("options", [{}, {"top_p": 0.8}, {"temperature": 0.0},
                                      {"temperature": 0.7}])
 def test_a_request_gives_the_same_step_alone_and_in_any_batch(pol: Any,
                                                               options: dict) -> None:
-    target = (LONG, "Mia has 12 cards.\n", 1234)
-    others = [(SHORT, "", 7), (OTHER, "Ava", 8), (LONG, "", 1234), (SHORT, "Tom has", 9),
-              (LONG, "Mia has 12 cards.\n", 99), (OTHER, "", 10)]
-    alone = pol.step([target[0]], [target[1]], _params([target[2]], **options))[0][0]
-    alone_ids = pol.last_step_ids[0]
-    for at in (0, 3, 6):  # first, middle, last: other padding and batch groupings
-        batch = [*others[:at], target, *others[at:]]
-        out = pol.step([b[0] for b in batch], [b[1] for b in batch],
-                       _params([b[2] for b in batch], **options))
-        got = out[at][0]
-        assert (got.text, got.completion_tokens, got.finish_reason, got.prompt_tokens) == (
-            alone.text, alone.completion_tokens, alone.finish_reason, alone.prompt_tokens)
-        assert pol.last_step_ids[at] == alone_ids
-    # the same prompt and prefix under another seed is another draw (sampling only)
-    if options.get("temperature", 1.0) > 0:
-        texts = {c.text for (c,) in pol.step([LONG] * 6, [""] * 6,
-                                              _params(list(range(6)), **options))}
-        assert len(texts) > 1
+    check_alone_equals_batched(pol, options)
     stats = pol.recompute_stats
     assert stats["max_logit_error"] <= pol.batch_tolerance
 
 
 def test_seeded_steps_refuse_bad_arguments(pol: Any) -> None:
     with pytest.raises(ConfigError, match="2 seeds for 1 prompts"):
-        pol.step([SHORT], [""], _params([1, 2]))
+        pol.step([SHORT], [""], seeded([1, 2]))
     with pytest.raises(ConfigError, match="n=1"):
-        pol.step([SHORT], [""], _params([1], n=2))
+        pol.step([SHORT], [""], seeded([1], n=2))
 
 
 def test_a_child_prefix_is_fed_as_the_parent_ids_plus_the_step_ids(pol: Any) -> None:
-    seeds = list(range(40))
-    out = pol.step([LONG] * len(seeds), [""] * len(seeds), _params(seeds, max_tokens=12))
-    parents = [(c, fed, ids) for (c,), fed, ids in zip(out, pol.last_fed, pol.last_step_ids,
-                                                       strict=True)
-               if c.finish_reason == "step" and pol._decode(ids) == c.text]
-    assert parents, "no step ended at the delimiter on a token boundary"
-    reused = pol.prefix_stats["reused"]
-    prefixes = [c.text for c, _, _ in parents]
-    children = pol.step([LONG] * len(parents), prefixes,
-                        _params(list(range(100, 100 + len(parents))), max_tokens=8))
-    assert pol.prefix_stats["reused"] == reused + len(parents)
-    for (_, fed, ids), fed_child, (child,) in zip(parents, pol.last_fed, children,
-                                                  strict=True):
-        assert fed_child == fed + ids
-        assert child.prompt_tokens == len(fed) + len(ids)
+    check_child_prefix_ids(pol, "\n")
     # a prefix no step wrote is tokenised from its text
     tokenised = pol.prefix_stats["tokenised"]
-    pol.step([LONG], ["Mia counts.\n"], _params([5]))
+    pol.step([LONG], ["Mia counts.\n"], seeded([5]))
     assert pol.prefix_stats["tokenised"] == tokenised + 1
     text = pol.tokenizer.apply_chat_template(LONG, tokenize=False, add_generation_prompt=True)
     assert pol.last_fed[0] == pol.tokenizer(text + "Mia counts.\n",
@@ -141,13 +105,13 @@ def test_gumbel_max_samples_the_softmax() -> None:
 
 
 def test_a_per_request_temperature_is_honoured_in_a_mixed_batch(pol: Any) -> None:
-    alone = pol.step([LONG], [""], _params([42], temperature=0.6))[0][0]
-    batch = _params([1, 42, 3], temperature=1.0)
+    alone = pol.step([LONG], [""], seeded([42], temperature=0.6))[0][0]
+    batch = seeded([1, 42, 3], temperature=1.0)
     batch.temperatures = [1.0, 0.6, 0.0]
     mixed = pol.step([SHORT, LONG, OTHER], ["", "", ""], batch)
     assert (mixed[1][0].text, mixed[1][0].completion_tokens) == (alone.text,
                                                                  alone.completion_tokens)
-    greedy = pol.step([OTHER], [""], _params([3], temperature=0.0))[0][0]
+    greedy = pol.step([OTHER], [""], seeded([3], temperature=0.0))[0][0]
     assert mixed[2][0].text == greedy.text
 
 

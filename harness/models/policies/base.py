@@ -54,6 +54,19 @@ def check_step_args(prompts: Sequence[list[Message]], prefixes: Sequence[str],
         raise ConfigError("step: params.stop must name the step delimiter (e.g. ['\\n\\n'])")
 
 
+def check_seeded_step(prompts: Sequence[list[Message]], prefixes: Sequence[str],
+                      params: SamplingParams, seeds: Sequence[int]) -> None:
+    """A seeded ``step`` (the search engine's call): the usual checks, one seed per
+    prompt, and one step per seed (n=1)."""
+    check_params(params)
+    check_step_args(prompts, prefixes, params)
+    if len(seeds) != len(prompts):
+        raise ConfigError(f"step: {len(seeds)} seeds for {len(prompts)} prompts")
+    if params.n != 1:
+        raise ConfigError(f"step with per-request seeds writes one step a seed (n=1), "
+                          f"not n={params.n}")
+
+
 def first_stop(text: str, stops: Sequence[str]) -> int | None:
     """End offset of the earliest stop string in ``text`` (None when there is none)."""
     best: int | None = None

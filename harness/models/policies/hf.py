@@ -31,10 +31,8 @@ not decode to exactly its text is not kept; its children's prefix is tokenised).
 from __future__ import annotations
 
 import inspect
-import json
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -43,18 +41,16 @@ from harness.errors import ConfigError
 from harness.interfaces import Completion, SamplingParams
 from harness.models.model_files import folder_identity
 from harness.models.policies.base import (
-    check_params,
-    check_step_args,
+    check_seeded_step,
     first_stop,
     request_seed,
 )
 from harness.models.policies.chat import (
     TemplatePolicy,
-    encode_prompt,
     load_tokenizer,
     read_chat_template,
-    render_prompt,
 )
+from harness.models.policies.prefix_ids import PrefixIds
 from harness.types import Message
 
 # settings SamplingParams does not carry, pinned to "no effect" (the model's own
@@ -66,8 +62,6 @@ DTYPES = ("float32", "bfloat16", "float16")
 #: float32: 4x the 6.4e-5 measured on CPU (tiny Qwen2, batch 1 to 6, left padding);
 #: the half-precision values are not measured (a recompute that sees more raises)
 BATCH_TOLERANCE = {"float32": 2.5e-4, "bfloat16": 0.125, "float16": 0.03}
-#: step ids kept for token-id prefixes (least recently used dropped first)
-PREFIX_CACHE_ENTRIES = 1 << 16
 
 
 @dataclass
@@ -79,14 +73,12 @@ class _Row:
     generated: list[int]
 
 
-class HfPolicy(TemplatePolicy):
+class HfPolicy(PrefixIds, TemplatePolicy):
     """Registered as policy ``hf``."""
 
     backend = "hf"
     #: ``step`` honours ``SeededParams.seeds`` (one generator per request, see above)
     takes_request_seeds = True
-    #: a step's prefix is fed as the ids it was generated as (see above)
-    takes_token_prefixes = True
     step_seed_rule = ("step with SeededParams.seeds: torch.Generator().manual_seed(seed of "
                       "the request); per generated token one float64 uniform per vocabulary "
                       "entry, Gumbel-max over logits / T (top-p: over the nucleus)")
@@ -129,10 +121,7 @@ class HfPolicy(TemplatePolicy):
                                 else float(batch_tolerance))
         if not self.batch_tolerance > 0:
             raise ConfigError(f"hf policy: batch_tolerance must be > 0, got {batch_tolerance}")
-        #: (rendered prompt, prefix text) -> the ids the prefix was generated as
-        self._prefix_ids: OrderedDict[tuple[str, str], tuple[int, ...]] = OrderedDict()
-        self.prefix_stats = {"reused": 0, "tokenised": 0, "not_kept": 0, "prompt_reused": 0}
-        self._rendered_prompts: OrderedDict[str, str] = OrderedDict()
+        self._init_prefix_ids()
         #: canonical recomputes of seeded picks, and the largest logit error they saw
         self.recompute_stats: dict[str, float] = {"picks": 0, "recomputed": 0,
                                                   "max_logit_error": 0.0}
@@ -258,13 +247,7 @@ class HfPolicy(TemplatePolicy):
         seeds = getattr(params, "seeds", None)
         if not seeds:
             return super().step(prompts, prefixes, params)
-        check_params(params)
-        check_step_args(prompts, prefixes, params)
-        if len(seeds) != len(prompts):
-            raise ConfigError(f"step: {len(seeds)} seeds for {len(prompts)} prompts")
-        if params.n != 1:
-            raise ConfigError(f"step with per-request seeds writes one step a seed (n=1), "
-                              f"not n={params.n}")
+        check_seeded_step(prompts, prefixes, params, seeds)
         rendered = [self._rendered(m) for m in prompts]
         fed = [self.prefix_token_ids(r, prefix) for r, prefix in zip(rendered, prefixes,
                                                                       strict=True)]
@@ -284,46 +267,6 @@ class HfPolicy(TemplatePolicy):
             out.append([completion])
         self.ledger.record(tokens_in, tokens_out, time.perf_counter() - start, "step")
         return out
-
-    def _rendered(self, messages: list[Message]) -> str:
-        """The chat template's text for ``messages``, rendered once per distinct prompt."""
-        key = json.dumps(messages, sort_keys=True)
-        text = self._rendered_prompts.get(key)
-        if text is None:
-            text = render_prompt(self.tokenizer, messages, "", self.chat_template)
-            self._rendered_prompts[key] = text
-            while len(self._rendered_prompts) > PREFIX_CACHE_ENTRIES:
-                self._rendered_prompts.popitem(last=False)
-        return text
-
-    def prefix_token_ids(self, rendered: str, prefix: str) -> list[int]:
-        """The ids fed for (rendered prompt, prefix): the kept ids of the step that wrote
-        ``prefix`` when there is one, else the tokenised text."""
-        key = (rendered, prefix)
-        found = self._prefix_ids.get(key)
-        if found is not None:
-            self._prefix_ids.move_to_end(key)
-            self.prefix_stats["reused" if prefix else "prompt_reused"] += 1
-            return list(found)
-        ids = encode_prompt(self.tokenizer, rendered + prefix)
-        if prefix:
-            self.prefix_stats["tokenised"] += 1
-        else:  # the prompt alone: every step from the root of this problem reads it
-            self._remember((rendered, ""), tuple(ids))
-        return ids
-
-    def _keep_prefix(self, rendered: str, text: str, ids: list[int], step_ids: list[int],
-                     step_text: str) -> None:
-        if self._decode(step_ids) != step_text:  # the stop string ended inside a token
-            self.prefix_stats["not_kept"] += 1
-            return
-        self._remember((rendered, text), (*ids, *step_ids))
-
-    def _remember(self, key: tuple[str, str], ids: tuple[int, ...]) -> None:
-        self._prefix_ids[key] = ids
-        self._prefix_ids.move_to_end(key)
-        while len(self._prefix_ids) > PREFIX_CACHE_ENTRIES:
-            self._prefix_ids.popitem(last=False)
 
     def _seeded_generate(self, fed: list[list[int]], seeds: list[int],
                          params: SamplingParams) -> list[list[int]]:

@@ -7,21 +7,32 @@ by default so the n samples, and the steps of a search, share the prompt's KV ca
 strings stay in the text (``include_stop_str_in_output``). Temperature 0 is greedy: one
 sample, copied n times. Token counts come from the engine's outputs. Engine settings
 beyond the named ones go in ``engine_options``.
+
+Search (``step`` with ``SeededParams.seeds``, ``takes_request_seeds``): every prompt is its
+own request with its own seed and temperature, so vLLM's per-request sampler draws the
+same step whatever else is in the batch (the logits themselves may still differ in the
+last bits between batch shapes; unlike the hf back-end, this path cannot re-check a pick
+against a batch-of-one recompute). A returned step's ids are kept and fed as the prefix of
+its children (``takes_token_prefixes``, harness.models.policies.prefix_ids).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from harness.errors import ConfigError
 from harness.interfaces import Completion, SamplingParams
 from harness.models.model_files import folder_identity
 from harness.models.policies.base import (
+    check_seeded_step,
     request_seed,
     step_finish,
 )
 from harness.models.policies.chat import TemplatePolicy, encode_prompt, read_chat_template
+from harness.models.policies.prefix_ids import PrefixIds
+from harness.types import Message
 
 
 def engine_settings(dtype: str = "auto", seed: int = 0, max_model_len: int | None = None,
@@ -51,10 +62,15 @@ def engine_request(params: SamplingParams) -> dict[str, Any]:
             "include_stop_str_in_output": True}
 
 
-class VllmPolicy(TemplatePolicy):
+class VllmPolicy(PrefixIds, TemplatePolicy):
     """Registered as policy ``vllm``."""
 
     backend = "vllm"
+    #: ``step`` honours ``SeededParams.seeds``: each request is its own vLLM request with
+    #: its own seed (vLLM seeds a request's sampler by itself, whatever else is batched)
+    takes_request_seeds = True
+    step_seed_rule = ("step with SeededParams.seeds: one vLLM request per prompt, "
+                      "SamplingParams(seed=seed of the request, n=1)")
 
     def __init__(self, model: str, revision: str | None = None, tokenizer: str | None = None,
                  dtype: str = "auto", seed: int = 0, max_model_len: int | None = None,
@@ -83,6 +99,10 @@ class VllmPolicy(TemplatePolicy):
         super().__init__(params=files.get("params"), device=self._device())
         self._files = files
         self.cached_prompt_tokens = 0  # prompt tokens served from the prefix cache so far
+        self._init_prefix_ids()
+        #: the ids fed and the step ids kept for each row of the last seeded step call
+        self.last_fed: list[list[int]] = []
+        self.last_step_ids: list[list[int]] = []
 
     def _device(self) -> str:
         from vllm.platforms import current_platform
@@ -100,9 +120,61 @@ class VllmPolicy(TemplatePolicy):
                 "engine": self.engine_settings,
                 "chat_template_override": self.chat_template is not None,
                 "tokens_in_counting": "prompt tokens once per request (n samples share it)",
+                "step_seed_rule": self.step_seed_rule,
                 "versions": {"vllm": vllm.__version__, "torch": torch.__version__,
                              "transformers": transformers.__version__},
                 **self.ledger_identity()}
+
+    # -- seeded steps (the search engine's calls) ---------------------------------------
+
+    def step(self, prompts: Sequence[list[Message]], prefixes: Sequence[str],
+             params: SamplingParams) -> list[list[Completion]]:
+        """With ``params.seeds`` (one per prompt): one request per prompt with its own
+        seed (and temperature, when ``params.temperatures`` has them), its prefix fed as
+        the ids it was generated as; else the one-request-per-prompt path of ``sample``."""
+        from vllm import SamplingParams as VllmSamplingParams
+
+        seeds = getattr(params, "seeds", None)
+        if not seeds:
+            return super().step(prompts, prefixes, params)
+        check_seeded_step(prompts, prefixes, params, seeds)
+        temperatures = list(getattr(params, "temperatures", None) or
+                            [params.temperature] * len(prompts))
+        if len(temperatures) != len(prompts):
+            raise ConfigError(f"step: {len(temperatures)} temperatures for {len(prompts)} "
+                              f"prompts")
+        rendered = [self._rendered(m) for m in prompts]
+        fed = [self.prefix_token_ids(r, prefix) for r, prefix in zip(rendered, prefixes,
+                                                                      strict=True)]
+        base = engine_request(params)
+        sampling = [VllmSamplingParams(**{**base, "n": 1, "seed": int(seed),
+                                          "temperature": float(t)})
+                    for seed, t in zip(seeds, temperatures, strict=True)]
+        start = time.perf_counter()
+        outputs = self.llm.generate([{"prompt_token_ids": ids} for ids in fed], sampling,
+                                    use_tqdm=False)
+        wall = time.perf_counter() - start
+        out: list[list[Completion]] = []
+        tokens_in = tokens_out = 0
+        self.last_fed, self.last_step_ids = fed, []
+        for r, prefix, ids, output in zip(rendered, prefixes, fed, outputs, strict=True):
+            choice = output.outputs[0]
+            step_ids = list(choice.token_ids)
+            finish = step_finish(choice.text, choice.finish_reason, params.stop)
+            self.cached_prompt_tokens += output.num_cached_tokens or 0
+            self.last_step_ids.append(step_ids)
+            if finish == "step":
+                self._keep_prefix(r, prefix + choice.text, ids, step_ids, choice.text)
+            tokens_in += len(ids)
+            tokens_out += len(step_ids)
+            out.append([Completion(choice.text, len(ids), len(step_ids), finish)])
+        self.ledger.record(tokens_in, tokens_out, wall, "step")
+        return out
+
+    def _decode(self, ids: list[int]) -> str:
+        """Text of ``ids`` as vLLM's detokenizer gives it (specials skipped, a character
+        cut off at the end left out)."""
+        return str(self.tokenizer.decode(ids, skip_special_tokens=True)).rstrip("\ufffd")
 
     # -- generation -----------------------------------------------------------------------
 
