@@ -104,24 +104,7 @@ def evaluate_cmd(scores: Path, threshold: float, neutral: str, bootstrap: int, s
 def training_problems(paths: tuple[Path, ...]) -> set[str]:
     """The problem texts a PRM trained on (its labels files' train and dev records; the
     ``test`` split is held out), stripped."""
-    import json
+    from harness.labels.read import read_labels
 
-    from harness.errors import ConfigError
-
-    seen: set[str] = set()
-    for path in paths:
-        with path.open(encoding="utf-8") as fh:
-            for number, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                    problem, split = record.get("problem"), record.get("split")
-                except (json.JSONDecodeError, AttributeError):
-                    raise ConfigError(f"{path}:{number}: not a JSON object") from None
-                if split == "test":  # held out by the labels build: never trained on
-                    continue
-                if not isinstance(problem, str):
-                    raise ConfigError(f"{path}:{number}: field problem missing or not text")
-                seen.add(problem.strip())
-    return seen
+    return {record.problem.strip() for path in paths
+            for record in read_labels(path, splits=("train", "dev"))}

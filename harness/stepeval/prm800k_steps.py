@@ -37,17 +37,9 @@ def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
     """P(score of a random positive > that of a random negative) + 0.5 P(tie)."""
     if len(positive) == 0 or len(negative) == 0:
         raise ValueError("AUROC needs at least one positive and one negative")
-    values = np.concatenate([positive, negative])
-    order = np.argsort(values, kind="mergesort")
-    ranks = np.empty(len(values))
-    sorted_values = values[order]
-    # average ranks over ties (1-based)
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_values)) + 1]
-    ends = np.r_[starts[1:], len(values)]
-    for a, b in zip(starts, ends, strict=True):
-        ranks[order[a:b]] = (a + b + 1) / 2
-    n_pos, n_neg = len(positive), len(negative)
-    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    score = np.concatenate([positive, negative]).astype(float)
+    good = np.r_[np.ones(len(positive), dtype=bool), np.zeros(len(negative), dtype=bool)]
+    return weighted_auroc(score, good, np.ones(len(score)))
 
 
 def weighted_auroc(score: np.ndarray, good: np.ndarray, weight: np.ndarray) -> float:
@@ -125,18 +117,18 @@ def evaluate(items: Sequence[RatedStep], scores: Mapping[str, Sequence[float]],
     score = np.array(values, dtype=float)
     predicted_good = score >= threshold
     other = np.array(others, dtype=float) if against is not None else None
+    mine = auroc(score[good], score[~good])
     extra: dict[str, Any] = {}
     if other is not None:
         other_auroc = auroc(other[good], other[~good])
-        extra["against"] = {"auroc": other_auroc,
-                            "diff_auroc": auroc(score[good], score[~good]) - other_auroc}
+        extra["against"] = {"auroc": other_auroc, "diff_auroc": mine - other_auroc}
     if bootstrap:
         extra["bootstrap"] = bootstrap_auroc(problems, score, good, bootstrap, seed,
                                              other=other)
     return {**extra, "n": len(score), "n_problems": len(set(problems)),
             "n_good": int(good.sum()), "n_bad": int((~good).sum()),
             "n_neutral": n_neutral, "neutral": neutral,
-            "auroc": auroc(score[good], score[~good]),
+            "auroc": mine,
             "threshold": threshold, "accuracy": float((predicted_good == good).mean()),
             "mean_score_good": float(score[good].mean()),
             "mean_score_bad": float(score[~good].mean())}
