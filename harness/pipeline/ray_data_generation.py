@@ -16,6 +16,7 @@ resources hold) and ``processor`` (further fields of ``vLLMEngineProcessorConfig
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import json
 import time
 from collections.abc import Iterator, Sequence
@@ -32,17 +33,16 @@ from harness.models.policies.chat import (
     read_chat_template,
     render_prompt,
 )
-from harness.models.policies.vllm import engine_request, engine_settings
+from harness.models.policies.vllm import VllmPolicy, engine_request, engine_settings
 from harness.pipeline import plugins
 from harness.pipeline.stages import ShardOutcome, ShardSpec, write_unit
 from harness.store.records import to_row
 from harness.types import Problem
 
-#: policy options that go to the engine (the rest: model, revision, tokenizer, template)
-_ENGINE_OPTIONS = ("dtype", "seed", "max_model_len", "enable_prefix_caching",
-                   "enforce_eager", "tensor_parallel_size", "gpu_memory_utilization",
-                   "engine_options")
-_POLICY_OPTIONS = (*_ENGINE_OPTIONS, "model", "revision", "tokenizer", "chat_template")
+#: policy options that go to the engine (the rest: model, revision, tokenizer, template),
+#: and all of the policy's: read off the signatures, so they cannot drift from the policy
+_ENGINE_OPTIONS = tuple(inspect.signature(engine_settings).parameters)
+_POLICY_OPTIONS = tuple(inspect.signature(VllmPolicy.__init__).parameters)[1:]
 #: how a shard's wall seconds are measured on this path
 WALL_RULE = "seconds of the job's elapsed time between the previous shard's last row and this one's"
 
