@@ -248,3 +248,49 @@ def test_cli_bad_yaml_and_unknown_task_option_are_one_line(shared_data, tmp_path
     assert err.startswith(f"error: {path}:3: field 'sources.0': task 'synthetic-arith': "
                           "unknown option n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml", "labels.yaml"]
+
+
+def test_prm800k_every_labels_whole_paths_and_samples_leaves(shared_data, prm800k_raw,
+                                                              tmp_path, capsys):
+    """``labels: every`` gives each leaf's path all its ratings (what a labeller's first
+    error is compared with); ``sample_leaves`` is a seeded draw, not the first N."""
+    base = {"kind": "prm800k", "labels": "every"}
+    out, prov = _build(tmp_path / "all", {"out": "e.jsonl", "sources": [base]})
+    every = read_labels(out)
+    nodes: dict[tuple, int | None] = {}
+    for r in prm800k_raw:
+        nodes.setdefault((r["instruction"], tuple(r["responses"]), r["next_response"]),
+                         r["rating"])
+    for rec in every:
+        for i, step in enumerate(rec.steps):
+            rating = nodes[(rec.problem, tuple(rec.steps[:i]), step)]
+            assert rec.labels[i] == (None if rating is None
+                                     else {1: 1.0, 0: 1.0, -1: 0.0}[rating])
+    once, _ = _build(tmp_path / "once", {"out": "o.jsonl", "sources": [{"kind": "prm800k"}]})
+    # "once" drops the leaves left with no label of their own; "every" keeps them all
+    once_ids = [r.id for r in read_labels(once)]
+    assert set(once_ids) < {r.id for r in every}
+    src = prov["sources"][0]
+    assert len(every) == src["leaves"] - src["records_dropped_unlabelled"] > len(once_ids)
+    assert prov["sources"][0]["labels"] == "every"
+    drawn, prov_s = _build(tmp_path / "s", {"out": "s.jsonl", "sources": [
+        {**base, "sample_leaves": 50, "sample_seed": 4}]})
+    ids = [r.id for r in read_labels(drawn)]
+    all_ids = [r.id for r in every]
+    assert len(ids) + prov_s["sources"][0]["records_dropped_unlabelled"] == 50
+    assert ids != all_ids[:len(ids)]
+    assert ids == [i for i in all_ids if i in set(ids)]  # file order kept
+    assert prov_s["sources"][0]["leaves_sampled"] == 50
+    again, _ = _build(tmp_path / "s2", {"out": "s.jsonl", "sources": [
+        {**base, "sample_leaves": 50, "sample_seed": 4}]})
+    assert again.read_bytes() == drawn.read_bytes()
+    # items of one split only (an ASLAF labeller scores train and dev, never test)
+    assert main(["labels", "items", str(drawn), str(tmp_path / "i.jsonl"),
+                 "--split", "dev"]) == 0
+    dev = [json.loads(x)["problem_id"]
+           for x in (tmp_path / "i.jsonl").read_text().splitlines()]
+    assert dev == [r.id for r in read_labels(drawn) if r.split == "dev"] and dev
+    capsys.readouterr()
+    assert main(["labels", "items", str(drawn), str(tmp_path / "t.jsonl"),
+                 "--split", "test"]) == 2
+    assert "no record of split(s) test" in capsys.readouterr().err

@@ -222,3 +222,28 @@ def test_aslaf_of_a_missing_file_names_it(shared_data, tmp_path):
         _build(tmp_path, {"out": "x.jsonl", "sources": [
             {"kind": "aslaf", "inputs": ["missing.jsonl", "missing.jsonl"]}]})
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_batched_rollouts_give_the_labels_of_one_rollout_a_call(shared_data, tmp_path,
+                                                                monkeypatch):
+    """A policy that takes per-request seeds gets all of a solution's rollouts in one call
+    a step; the seeds are the one-at-a-time ones, so the labels are the same, and the
+    engine calls are far fewer."""
+    from harness.labels import montecarlo
+
+    doc = _mc("b.jsonl", {"error_rate": 0.2}, k=4, kind="soft", problems=4)
+    doc["sources"][0]["rollout"]["max_steps"] = 16
+    batched, prov_b = _build(tmp_path / "batched", doc)
+    real_init = montecarlo.MonteCarloLabeler.__init__
+
+    def one_at_a_time(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        self.batched = False
+
+    monkeypatch.setattr(montecarlo.MonteCarloLabeler, "__init__", one_at_a_time)
+    single, prov_s = _build(tmp_path / "single", doc)
+    assert batched.read_bytes() == single.read_bytes()
+    b, s = prov_b["sources"][0], prov_s["sources"][0]
+    assert b["policy_step_calls"] == s["policy_step_calls"] > 0
+    assert b["rollouts"] == s["rollouts"]
+    assert b["policy_engine_calls"] < s["policy_engine_calls"] / 4

@@ -176,3 +176,70 @@ def test_another_config_in_the_same_out_is_refused(world):
     second = load_train_config(_config(world, "clash", optim__max_steps=2, seed=4))
     with pytest.raises(ConfigError, match="different training config"):
         train(second)
+
+
+def test_a_gemma3_backbone_trains_and_scores_through_the_registered_token_classifier(
+        world, tmp_path, capsys):
+    """transformers ships no Gemma 3 token classifier: harness/models/token_classifiers.py
+    registers the generic one, so a Gemma 3 backbone (the zoo's gemma3-270m, here a tiny
+    one with the real architecture class) trains, exports and scores like any decoder."""
+    import torch
+    from transformers import (
+        AutoModelForTokenClassification,
+        AutoTokenizer,
+        Gemma3ForCausalLM,
+        Gemma3TextConfig,
+    )
+
+    from harness.models.tiny import QWEN_SPECIALS, tiny_config, train_tokenizer
+    from harness.models.token_classifiers import register_token_classifiers
+
+    text = "\n\n".join(json.loads(line)["problem"] + "\n\n" + "\n\n".join(
+        json.loads(line)["steps"]) for line in world["labels"].open())
+    tok = train_tokenizer(text, QWEN_SPECIALS, eos="<|im_end|>")
+    torch.manual_seed(5)
+    config = tiny_config(Gemma3TextConfig, tok, num_hidden_layers=3, head_dim=32,
+                         sliding_window=64, layer_types=["sliding_attention",
+                                                         "sliding_attention",
+                                                         "full_attention"])
+    backbone = tmp_path / "gemma3"
+    Gemma3ForCausalLM(config).save_pretrained(backbone)
+    tok.save_pretrained(backbone)
+    register_token_classifiers()
+    register_token_classifiers()  # idempotent
+    built = AutoModelForTokenClassification.from_config(Gemma3TextConfig(**config.to_dict()))
+    assert type(built).__name__ == "Gemma3TextForTokenClassification"
+
+    path = _config(world, "gemma3", backbone={"path": str(backbone), "layers": 2,
+                                              "trainable_layers": 0},
+                   optim={"lr": 0.01, "batch_size": 8, "max_steps": 10, "warmup_steps": 2})
+    assert main(["train-prm", str(path)]) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["trainable_params"] == 2 * 64 + 2
+    cfg = load_train_config(path)
+    model = build_model(Path(cfg.backbone.path), cfg.backbone, cfg.seed)
+    assert len(model.model.layers) == 2 and model.config.layer_types == [
+        "sliding_attention", "sliding_attention"]
+    checkpoint.load_weights(checkpoint.find(cfg.resolve(cfg.out), 10), model)
+    model.eval()
+    items = tmp_path / "items.jsonl"
+    assert main(["labels", "items", str(world["labels"]), str(items)]) == 0
+    rows = [json.loads(x) for x in items.read_text().splitlines()][:4]
+    items.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["score", str(items), "--prm", line["spec"], "--model", line["prm"],
+                 "--out", str(tmp_path / "scores.jsonl")]) == 0
+    scored = [json.loads(x) for x in (tmp_path / "scores.jsonl").read_text().splitlines()]
+    assert [s["problem_id"] for s in scored] == [r["problem_id"] for r in rows]
+    family = family_for(cfg, AutoTokenizer.from_pretrained(backbone), position_limit(model))
+    examples, _, _ = load_examples(cfg, family, position_limit(model))
+    by_id = {e.id: e for e in examples}
+    scorer = Scorer(model, True)
+    checked = 0
+    for s in scored:
+        if s["problem_id"] in by_id:
+            with torch.no_grad():
+                mine = torch.sigmoid(scorer.margins(by_id[s["problem_id"]])).numpy()
+            np.testing.assert_allclose(s["step_scores"], mine, atol=1e-5)
+            checked += 1
+    assert all(len(s["step_scores"]) == len(r["steps"]) for s, r in zip(scored, rows, strict=True))
+    assert checked >= 1

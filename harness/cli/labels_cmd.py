@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from harness.errors import InputError
+
 
 @click.group("labels")
 def labels() -> None:
@@ -28,7 +30,10 @@ def build_cmd(config: Path) -> None:
 @labels.command("items")
 @click.argument("labels_file", type=click.Path(path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
-def items_cmd(labels_file: Path, out: Path) -> None:
+@click.option("--split", "splits", multiple=True, type=click.Choice(["train", "dev", "test"]),
+              help="only records of this split (repeatable; default: all). An ASLAF "
+                   "labeller scores train and dev only, so no held-out record is kept.")
+def items_cmd(labels_file: Path, out: Path, splits: tuple[str, ...]) -> None:
     """Write OUT: one line per record (problem_id = the record id, problem, steps), the input
     of ``prm-harness score``; its output is an ASLAF ``scored`` labeller."""
     from harness.labels.read import read_labels
@@ -36,7 +41,9 @@ def items_cmd(labels_file: Path, out: Path) -> None:
     from harness.store.jsonl import render_jsonl
 
     rows = [{"problem_id": r.id, "problem": r.problem, "steps": list(r.steps)}
-            for r in read_labels(labels_file)]
+            for r in read_labels(labels_file) if not splits or r.split in splits]
+    if not rows:
+        raise InputError(f"no record of split(s) {', '.join(splits)}", path=labels_file)
     write_bytes(out, render_jsonl(rows))
     click.echo(json.dumps({"items": len(rows), "out": str(out)}))
 

@@ -35,6 +35,13 @@ class Prm800kSource(_Strict):
     #: how a neutral (0) rating is labelled: positive (1.0, the default), negative (0.0) or
     #: exclude (null: not trained on)
     neutral: Literal["positive", "negative", "exclude"] = "positive"
+    #: once: a step shared by several leaves' paths is labelled in the first leaf only
+    #: (training sees each rating once); every: each leaf's path carries all its ratings
+    #: (whole solutions, as a labeller that judges a first error needs them)
+    labels: Literal["once", "every"] = "once"
+    #: a seeded draw of this many leaves (never the first N); None: every leaf
+    sample_leaves: int | None = Field(default=None, ge=1)
+    sample_seed: int = 0
     dev: DevSplit | None = None
 
 

@@ -11,7 +11,9 @@ step) or ``max_steps`` steps were written (counted as truncated, graded as it st
 
 Seeds: completion j of prefix t of a solution draws step r with seed
 sha256(['mc-rollout', seed, problem_id, prefix, j])[:31 bits] + r, so it does not depend on
-batching or on which other solutions are labelled. With ``cache`` set, every finished
+batching or on which other solutions are labelled. A policy that takes per-request seeds
+(``takes_request_seeds``: hf, vllm, the simulator) writes all of a solution's rollouts in
+one seeded ``step`` call a step; others get one call a rollout. With ``cache`` set, every finished
 completion is stored under the sha256 of (policy identity, prompt, prefix, j, settings) and
 reused by a rerun, so an interrupted build resumes where it stopped.
 """
@@ -83,14 +85,71 @@ class MonteCarloLabeler:
         self.rollouts = 0
         self.truncated = 0
         self.policy_calls = 0
+        #: a policy that takes per-request seeds gets every rollout of a solution in one
+        #: ``step`` call a step (same seeds as one at a time; the engine seeds each request)
+        self.batched = bool(getattr(policy, "takes_request_seeds", False))
+        self.engine_calls = 0
+
+    def _settings(self) -> dict[str, Any]:
+        r = self.cfg.rollout
+        return {"temperature": r.temperature, "top_p": r.top_p, "max_tokens": r.max_tokens,
+                "stop": r.stop, "max_steps": r.max_steps, "seed": r.seed}
+
+    def complete_batch(self, messages: list[Message], problem: Problem,
+                       wanted: list[tuple[str, int]]) -> list[str]:
+        """Continuations of every (prefix, j): cached ones read back, the others written
+        together, one seeded ``step`` call per step of theirs."""
+        from harness.strategies.engine import SeededParams
+
+        r = self.cfg.rollout
+        settings = self._settings()
+        out: list[str | None] = [None] * len(wanted)
+        pending: list[tuple[int, str, int, str]] = []  # (index, key, seed, prefix)
+        for i, (prefix, j) in enumerate(wanted):
+            key = key_of(["mc-rollout-seeded-v1", self.policy_identity, messages, prefix, j,
+                          settings])
+            self.rollouts += 1
+            cached = self.cache.get(key)
+            if cached is not None and isinstance(cached.get("text"), str):
+                self.truncated += bool(cached.get("truncated"))
+                out[i] = str(cached["text"])
+                continue
+            pending.append((i, key, rollout_seed(r.seed, problem.id, prefix, j), prefix))
+        texts = {i: "" for i, *_ in pending}
+        active = list(pending)
+        for step in range(r.max_steps):
+            if not active:
+                break
+            params = SeededParams(n=1, temperature=r.temperature, top_p=r.top_p,
+                                  max_tokens=r.max_tokens, seed=r.seed, stop=list(r.stop),
+                                  seeds=[seed + step for _, _, seed, _ in active])
+            results = self.policy.step([messages] * len(active),
+                                       [prefix + texts[i] for i, _, _, prefix in active],
+                                       params)
+            self.engine_calls += 1
+            self.policy_calls += len(active)
+            still: list[tuple[int, str, int, str]] = []
+            for entry, (completion,) in zip(active, results, strict=True):
+                i = entry[0]
+                texts[i] += completion.text
+                if completion.finish_reason != "step" or not completion.text:
+                    self.cache.put(entry[1], {"text": texts[i], "truncated": False})
+                    out[i] = texts[i]
+                else:
+                    still.append(entry)
+            active = still
+        for i, key, _, _ in active:  # ran out of steps: graded as it stands
+            self.truncated += 1
+            self.cache.put(key, {"text": texts[i], "truncated": True})
+            out[i] = texts[i]
+        assert all(t is not None for t in out)
+        return [t for t in out if t is not None]
 
     def complete(self, messages: list[Message], problem: Problem, prefix: str, j: int
                  ) -> str:
         """Completion j of ``prefix``: the continuation text (without the prefix)."""
         r = self.cfg.rollout
-        settings = {"temperature": r.temperature, "top_p": r.top_p,
-                    "max_tokens": r.max_tokens, "stop": r.stop, "max_steps": r.max_steps,
-                    "seed": r.seed}
+        settings = self._settings()
         key = key_of(["mc-rollout-v1", self.policy_identity, messages, prefix, j, settings])
         self.rollouts += 1
         cached = self.cache.get(key)
@@ -118,11 +177,14 @@ class MonteCarloLabeler:
         """(labels, meta) of one solution."""
         k = self.cfg.rollout.k
         messages = self.task.prompt(problem, self.cfg.task.prompt_style)
-        texts: list[str] = []
-        for t in range(len(steps) - 1):
-            prefix = "".join(steps[:t + 1])
-            texts.extend(prefix + self.complete(messages, problem, prefix, j)
-                         for j in range(k))
+        wanted = [("".join(steps[:t + 1]), j) for t in range(len(steps) - 1)
+                  for j in range(k)]
+        if self.batched:
+            continuations = self.complete_batch(messages, problem, wanted)
+        else:
+            continuations = [self.complete(messages, problem, prefix, j)
+                             for prefix, j in wanted]
+        texts = [prefix + c for (prefix, _), c in zip(wanted, continuations, strict=True)]
         texts.append("".join(steps))
         samples = [self.task.prepare(problem, i, text) for i, text in enumerate(texts)]
         grades = self.task.grade(problem, samples)
@@ -215,6 +277,10 @@ def monte_carlo_records(cfg: MonteCarloSource, dev: DevSplit, data_dir: Path | N
             "labeler": name, "label_kind": cfg.label_kind,
             "rollouts": labeler.rollouts, "rollouts_truncated": labeler.truncated,
             "policy_step_calls": labeler.policy_calls,
+            "rollout_batching": ("one seeded step call a step for all of a solution's "
+                                 "rollouts" if labeler.batched else "one rollout a call"),
+            "policy_engine_calls": labeler.engine_calls if labeler.batched
+            else labeler.policy_calls,
             "cache": {"folder": str(cache.folder) if cache.folder else None,
                       "hits": cache.hits, "misses": cache.misses},
             "skipped_empty_solutions": skipped_empty,

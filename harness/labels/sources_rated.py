@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.errors import InputError
+from harness.errors import ConfigError, InputError
 from harness.labels.common import normalise_problem, train_or_dev
 from harness.labels.config import DevSplit, Prm800kSource, ProcessBenchSource
 from harness.labels.overlap import Math500Index
@@ -29,7 +29,9 @@ def prm800k_records(cfg: Prm800kSource, dev: DevSplit, data_dir: Path | None,
     and step) carry the same rating (checked). A leaf is a node no row continues; each leaf
     becomes a record whose steps are its path from the root. Every distinct node is labelled
     exactly once, in the first leaf (in file order) whose path holds it; elsewhere it is
-    null. Unrated nodes are null. A record with no label left is dropped (counted).
+    null (``labels: every``: in every leaf). Unrated nodes are null. A record with no label
+    left is dropped (counted). ``sample_leaves`` draws that many leaves with a seeded
+    generator, kept in file order.
     """
     from harness.tasks.prm800k import read_rated_steps
 
@@ -48,6 +50,16 @@ def prm800k_records(cfg: Prm800kSource, dev: DevSplit, data_dir: Path | None,
         rating.setdefault(node, r.rating)
         first_row.setdefault(node, r.row)
     leaves = sorted((row, node) for node, row in first_row.items() if node not in prefixes)
+    all_leaves = len(leaves)
+    if cfg.sample_leaves is not None:
+        if cfg.sample_leaves > len(leaves):
+            raise ConfigError(f"prm800k sample_leaves={cfg.sample_leaves}: the file has "
+                              f"{len(leaves)} leaves")
+        import numpy as np
+
+        picked = np.random.default_rng(cfg.sample_seed).choice(
+            len(leaves), size=cfg.sample_leaves, replace=False)
+        leaves = [leaves[i] for i in sorted(picked)]
     claimed: set[tuple[str, tuple[str, ...]]] = set()
     records, dropped = [], 0
     for row, (problem, steps) in leaves:
@@ -59,7 +71,7 @@ def prm800k_records(cfg: Prm800kSource, dev: DevSplit, data_dir: Path | None,
         for i in range(len(steps)):
             node = (problem, steps[:i + 1])
             value = rating[node]
-            if node in claimed or value is None:
+            if value is None or (cfg.labels == "once" and node in claimed):
                 labels.append(None)
                 continue
             claimed.add(node)
@@ -80,7 +92,9 @@ def prm800k_records(cfg: Prm800kSource, dev: DevSplit, data_dir: Path | None,
             "problems_in_math500": sum(1 for p in problems if math500.match_text(p)),
             "problems_with_records": len({r["problem_id"] for r in records}),
             "distinct_steps": len(rating),
-            "distinct_rated_steps": n_rated, "leaves": len(leaves),
+            "distinct_rated_steps": n_rated, "leaves": all_leaves,
+            "leaves_sampled": len(leaves) if cfg.sample_leaves is not None else None,
+            "labels": cfg.labels, "sample_seed": cfg.sample_seed,
             "records_dropped_unlabelled": dropped,
             "neutral": cfg.neutral,
             "rating_to_label": {str(k): v for k, v in mapping.items()}}

@@ -37,6 +37,9 @@ def build_model(folder: Path, cfg: BackboneConfig, seed: int) -> Any:
     import torch
     from transformers import AutoConfig, AutoModelForTokenClassification
 
+    from harness.models.token_classifiers import register_token_classifiers
+
+    register_token_classifiers()
     if not (folder / "config.json").is_file():
         raise ConfigError(f"backbone {folder}: no config.json (export one with "
                           f"`prm-harness zoo export NAME {folder}`)")

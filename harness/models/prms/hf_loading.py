@@ -225,6 +225,9 @@ def load_row_model(source: str, revision: str | None, head: Head, dtype_name: st
                               f"outputs, the protocol needs {head.width}")
         model: hf_rows.RowModel = hf_rows.DecoderWithHead(decoder, module)
     elif head.loader == "token-classification":
+        from harness.models.token_classifiers import register_token_classifiers
+
+        register_token_classifiers()
         hf = _from_pretrained(AutoModelForTokenClassification, source, revision, dtype)
         if hf.config.num_labels != head.width:
             raise ConfigError(f"{_where(source, revision)}: {hf.config.num_labels} labels, "
