@@ -44,12 +44,12 @@ def _missing_classes() -> list[tuple[Any, Any]]:
     except ImportError:  # an older transformers: nothing to add
         return out
 
-    class Gemma3TextForTokenClassification(GenericForTokenClassification,  # type: ignore[misc]
+    class Gemma3TextForTokenClassification(GenericForTokenClassification,
                                            Gemma3PreTrainedModel):
         """Gemma 3 text decoder with a per-token linear head (transformers' generic one)."""
 
         config: Gemma3TextConfig  # type: ignore[assignment]
-        input_modalities = ("text",)
+        input_modalities = ("text",)  # type: ignore[assignment]
 
     out.append((Gemma3TextConfig, Gemma3TextForTokenClassification))
     return out
