@@ -205,6 +205,7 @@ def test_a_gemma3_backbone_trains_and_scores_through_the_registered_token_classi
     backbone = tmp_path / "gemma3"
     Gemma3ForCausalLM(config).save_pretrained(backbone)
     tok.save_pretrained(backbone)
+    (backbone / "GEMMA_TERMS.html").write_text("the terms travel with the weights")
     register_token_classifiers()
     register_token_classifiers()  # idempotent
     built = AutoModelForTokenClassification.from_config(Gemma3TextConfig(**config.to_dict()))
@@ -216,6 +217,8 @@ def test_a_gemma3_backbone_trains_and_scores_through_the_registered_token_classi
     assert main(["train-prm", str(path)]) == 0
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert line["trainable_params"] == 2 * 64 + 2
+    assert (Path(line["prm"]) / "GEMMA_TERMS.html").read_text() == (
+        "the terms travel with the weights")
     cfg = load_train_config(path)
     model = build_model(Path(cfg.backbone.path), cfg.backbone, cfg.seed)
     assert len(model.model.layers) == 2 and model.config.layer_types == [

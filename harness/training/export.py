@@ -38,6 +38,20 @@ def _timeless(value: Any) -> Any:
     return value
 
 
+def _licence_names() -> list[str]:
+    """File names of every zoo model's licence files (a zoo export keeps their names; the
+    Gemma terms must ship with anything made from Gemma weights), and the usual ones of a
+    local folder."""
+    from pathlib import PurePosixPath
+
+    from harness.models.zoo.catalog import MODELS
+
+    names = {"LICENSE", "NOTICE"}
+    for model in MODELS.values():
+        names.update(PurePosixPath(item.path).name for item in model.license_files)
+    return sorted(names)
+
+
 def export_prm(config: TrainConfig, step: int, target: Path,
                summary: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write ``target`` (the PRM folder) and ``target``.yaml (its spec) from the checkpoint
@@ -54,7 +68,7 @@ def export_prm(config: TrainConfig, step: int, target: Path,
     tmp.mkdir(parents=True)
     model.save_pretrained(tmp)
     AutoTokenizer.from_pretrained(folder).save_pretrained(tmp)
-    for name in ("LICENSE", "NOTICE", "Gemma_Terms_of_Use.txt"):  # licences travel along
+    for name in _licence_names():  # the backbone's licences and terms travel along
         if (folder / name).is_file():
             shutil.copyfile(folder / name, tmp / name)
     backbone_prov = folder / "zoo_provenance.json"
