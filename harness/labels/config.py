@@ -77,6 +77,8 @@ class SolutionsConfig(_Strict):
     top_p: float = Field(default=1.0, gt=0, le=1)
     max_tokens: int = Field(default=1024, ge=1)
     seed: int = 0
+    #: stop strings of the sampled solutions (e.g. a code block's closing fence)
+    stop: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_origin(self) -> SolutionsConfig:

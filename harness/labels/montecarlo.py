@@ -223,14 +223,14 @@ def _solutions(cfg: MonteCarloSource, task: Task, problems: list[Problem],
     assert s.policy is not None
     policy = registry.POLICIES.build(s.policy.name, s.policy.options)
     params = SamplingParams(n=s.n, temperature=s.temperature, top_p=s.top_p,
-                            max_tokens=s.max_tokens, seed=s.seed)
+                            max_tokens=s.max_tokens, seed=s.seed, stop=list(s.stop))
     prompts = [task.prompt(p, cfg.task.prompt_style) for p in problems]
     out = policy.sample(prompts, params)
     texts = {p.id: [c.text for c in completions]
              for p, completions in zip(problems, out, strict=True)}
     return texts, {"policy": s.policy.model_dump(mode="json"), "identity": policy.identity(),
                    "n": s.n, "temperature": s.temperature, "top_p": s.top_p,
-                   "max_tokens": s.max_tokens, "seed": s.seed}
+                   "max_tokens": s.max_tokens, "seed": s.seed, "stop": list(s.stop)}
 
 
 def monte_carlo_records(cfg: MonteCarloSource, dev: DevSplit, data_dir: Path | None,
