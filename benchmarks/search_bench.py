@@ -13,6 +13,13 @@ tokenizers trained on the synthetic-arith text: a throughput bench, the answers 
 nothing. Random weights rarely write the step delimiter, so the steps stop at a space
 (``--stop``) and are at most ``--max-tokens`` long. Prints one JSON line.
 
+The PRM reuses scored prefixes (docs/search.md, "PRM prefix reuse"): ``prm_tokens`` is
+what a PRM without reuse feeds its model, ``prm_computed_tokens`` what this one fed, and
+``prm_computed_over_unique`` the latter over ``prm_unique_tokens`` (the least a reusing
+PRM must feed); ``--no-prefix-reuse`` turns it off. The hf policy keeps no KV cache across
+calls, so its ``prefill_tokens`` (prompt tokens not served from a cache) equal its
+``prompt_tokens``.
+
     python benchmarks/search_bench.py [--problems 100] [--n 16] [--strategy beam]
 """
 
@@ -62,7 +69,8 @@ def _compare(a: list[Any], b: list[Any]) -> tuple[bool, float]:
 
 
 def _totals(runs: list[Any]) -> dict[str, int]:
-    keys = ("policy_calls", "policy_tokens", "prm_tokens", "prm_unique_tokens", "prm_calls")
+    keys = ("policy_calls", "policy_tokens", "prompt_tokens", "prefill_tokens", "prm_tokens",
+            "prm_unique_tokens", "prm_computed_tokens", "prm_calls")
     return {k: sum(getattr(r.spent, k) for r in runs) for k in keys}
 
 
@@ -81,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hidden", type=int, default=64, help="both models' hidden size")
     parser.add_argument("--layers", type=int, default=2, help="both models' layers")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-prefix-reuse", action="store_true",
+                        help="the PRM feeds every prefix whole (prefix_cache_mb=0)")
+    parser.add_argument("--prefix-cache-mb", type=float, default=1024.0,
+                        help="bound of the PRM's kept prefixes' keys and values")
     args = parser.parse_args(argv)
 
     import torch
@@ -108,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         policy_dir = save_causal_lm(text, Path(tmp) / "policy", seed=args.seed, **sizes)
         prm_dir = save_token_classifier(text, Path(tmp) / "prm", seed=args.seed + 1, **sizes)
         policy = HfPolicy(str(policy_dir), batch_size=args.batch_size)
-        prm = TransformersPRM(PRM_SPEC, str(prm_dir), dtype="float32")
+        prm = TransformersPRM(PRM_SPEC, str(prm_dir), dtype="float32",
+                              prefix_cache_mb=0 if args.no_prefix_reuse
+                              else args.prefix_cache_mb)
         budget = Budget()
 
         def run(batch: list[Any]) -> list[Any]:
@@ -119,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         batched = run(problems)
         batched_s = time.perf_counter() - start
+        reuse_stats = prm.prefix_stats()["prm"]
         start = time.perf_counter()
         sequential = [r for problem in problems for r in run([problem])]
         sequential_s = time.perf_counter() - start
@@ -140,12 +155,22 @@ def main(argv: list[str] | None = None) -> int:
         "speedup": round(sequential_s / batched_s, 2),
         "same_trees": same, "max_prm_score_diff": worst,
         "prm_tokens": totals["prm_tokens"], "prm_unique_tokens": totals["prm_unique_tokens"],
-        "prm_computed_over_unique": (round(totals["prm_tokens"] / totals["prm_unique_tokens"], 3)
+        "prm_computed_tokens": totals["prm_computed_tokens"],
+        "prm_computed_over_unique": (round(totals["prm_computed_tokens"]
+                                           / totals["prm_unique_tokens"], 3)
                                      if totals["prm_unique_tokens"] else None),
-        "prm_prefix_reuse": False,
-        "note": "random weights; CPU; prompts and prefixes are re-read every tick (no KV "
-                "kept across ticks), so per-row work is the same in both runs and only "
-                "per-call overhead is amortised by batching",
+        "prm_tokens_over_unique": (round(totals["prm_tokens"] / totals["prm_unique_tokens"], 3)
+                                   if totals["prm_unique_tokens"] else None),
+        "prm_prefix_reuse": bool(reuse_stats["reuses_prefixes"]),
+        "prm_reuse_stats": {k: reuse_stats[k] for k in
+                            ("reused", "not_prefix", "no_parent", "full", "evicted",
+                             "peak_bytes", "max_bytes")},
+        "sequential_prm_computed_tokens": _totals(sequential)["prm_computed_tokens"],
+        "policy_prompt_tokens": totals["prompt_tokens"],
+        "policy_prefill_tokens": totals["prefill_tokens"],
+        "note": "random weights; CPU; the policy re-reads prompts and prefixes every tick "
+                "(hf keeps no KV across calls: prefill = prompt tokens); the PRM feeds "
+                "only a child's tokens after its scored parent's kept keys and values",
         "policy_prefix_ids": dict(policy.prefix_stats),
         "policy_guarded_picks": dict(policy.recompute_stats),
     }

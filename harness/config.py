@@ -112,7 +112,8 @@ class StrategyConfig(_Strict):
 
     name: str
     options: dict[str, Any] = Field(default_factory=dict)
-    #: per-problem caps: policy_tokens, policy_calls, prm_tokens, flops, wall_s
+    #: per-problem caps: policy_tokens, policy_calls, prm_tokens, flops, wall_s,
+    #: prefill_tokens
     budget: dict[str, int | float] = Field(default_factory=dict)
     seed: int = Field(default=0, ge=0)
     #: the label of the PRM (in ``prms``) that guides the search; default: the only one

@@ -156,6 +156,9 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str | None = None
+    #: prompt tokens served from the back-end's prefix cache (not prefilled); 0 where it
+    #: keeps none
+    cached_prompt_tokens: int = 0
 
 
 class Policy(ABC):

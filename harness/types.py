@@ -84,6 +84,8 @@ class Budget:
     prm_tokens: int | None = None
     flops: float | None = None
     wall_s: float | None = None
+    #: policy prompt tokens prefilled (not served from a prefix cache)
+    prefill_tokens: int | None = None
 
 
 @dataclass

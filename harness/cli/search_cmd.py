@@ -66,7 +66,7 @@ def _problems(task: Any, wanted: int | None, seed: int) -> list[Any]:
 @click.option("--strategy-option", multiple=True, help="KEY=VALUE strategy option.")
 @click.option("--budget", "budget_pairs", multiple=True,
               help="Per-problem cap: policy_tokens=, policy_calls=, prm_tokens=, flops=, "
-                   "wall_s= (repeatable).")
+                   "wall_s=, prefill_tokens= (repeatable).")
 @click.option("--problems", "n_problems", type=int, default=None,
               help="How many problems: generated tasks generate that many, others take a "
                    "seeded uniform subset.")

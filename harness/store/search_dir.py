@@ -42,7 +42,7 @@ SHARD_FIELDS: dict[str, type | tuple[type, ...]] = {
 DEFAULT_SHARD_SIZE = 16
 #: the per-problem budget caps and their types (harness.types.Budget)
 BUDGET_KEYS: dict[str, type] = {"policy_tokens": int, "policy_calls": int, "prm_tokens": int,
-                                "flops": float, "wall_s": float}
+                                "flops": float, "wall_s": float, "prefill_tokens": int}
 #: the wall-clock fields a trace loses in a shard (they go to timings/)
 WALL = "wall_s"
 

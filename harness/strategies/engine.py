@@ -71,13 +71,18 @@ class Spent:
     policy_tokens: int = 0  # generated tokens
     prompt_tokens: int = 0  # prompt + prefix tokens the policy read (cache not subtracted)
     policy_calls: int = 0  # step requests (one per new node), not batched engine calls
+    #: PRM input tokens of the scored prefixes: what a PRM without prefix reuse computes
     prm_tokens: int = 0
-    #: PRM tokens beyond those of each prefix's nearest scored ancestor: what a PRM
-    #: reusing the scored parent's prefix would compute (no PRM reuses it yet)
+    #: PRM tokens beyond those of each prefix's nearest scored ancestor: the least a PRM
+    #: reusing the scored parent's prefix must compute
     prm_unique_tokens: int = 0
     prm_calls: int = 0  # prefixes scored
     flops: float = 0.0
     wall_s: float = 0.0
+    #: PRM tokens actually fed to the model (a reused prefix is not fed again)
+    prm_computed_tokens: int = 0
+    #: policy prompt tokens prefilled: prompt_tokens less those served from its cache
+    prefill_tokens: int = 0
 
     def add(self, node: Node) -> None:
         self.policy_tokens += node.tokens
@@ -88,13 +93,40 @@ class Spent:
         self.prm_calls += node.scores is not None
         self.flops += node.flops
         self.wall_s += node.wall_s
+        self.prm_computed_tokens += node.prm_computed_tokens
+        self.prefill_tokens += node.prefill_tokens
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _compact(asdict(self))
+
+
+#: fields a trace writes only where they differ from their no-cache value (prefill =
+#: prompt tokens, PRM tokens fed = PRM input tokens): traces of runs that no cache served
+#: keep their bytes, and a trace written before the fields existed reads correctly
+CACHE_FIELDS = {"prefill_tokens": "prompt_tokens", "prm_computed_tokens": "prm_tokens"}
+
+
+def _compact(doc: dict[str, Any]) -> dict[str, Any]:
+    for name, plain in CACHE_FIELDS.items():
+        if doc.get(name) == doc.get(plain):
+            doc.pop(name, None)
+    return doc
+
+
+def _expand(doc: dict[str, Any]) -> dict[str, Any]:
+    """A trace's node or spend with the fields ``_compact`` left out put back."""
+    return {**{name: doc[plain] for name, plain in CACHE_FIELDS.items() if plain in doc},
+            **doc}
+
+
+#: budget caps added after runs were stored: left out of a budget's dict while unset, so
+#: the settings of a stored run (compared exactly on resume) stay what they were
+LATER_BUDGET_KEYS = ("prefill_tokens",)
 
 
 def budget_dict(budget: Budget) -> dict[str, Any]:
-    return asdict(budget)
+    return {k: v for k, v in asdict(budget).items()
+            if v is not None or k not in LATER_BUDGET_KEYS}
 
 
 def has_cap(budget: Budget) -> bool:
@@ -127,6 +159,10 @@ class Node:
     prm_unique_tokens: int = 0
     #: the PRM's score of each step of this prefix (None: not scored)
     scores: list[float] | None = None
+    #: PRM tokens fed to the model for this prefix (see Spent)
+    prm_computed_tokens: int = 0
+    #: prompt tokens the policy prefilled for this step (not served from its cache)
+    prefill_tokens: int = 0
 
     @property
     def open(self) -> bool:
@@ -144,7 +180,12 @@ class Node:
         return self.scores[-1]
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _compact(asdict(self))
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Node:
+        """A node from its trace dict (``as_dict``)."""
+        return cls(**_expand(doc))
 
 
 @dataclass
@@ -263,11 +304,12 @@ class _Admission:
     def _rates(tree: Tree) -> dict[str, float]:
         """Largest per-step cost seen: tokens per step; PRM tokens, FLOPs and wall per
         depth (they grow with the prefix)."""
-        rates = {"tokens": 0.0, "prm": 0.0, "flops": 0.0, "wall": 0.0}
+        rates = {"tokens": 0.0, "prm": 0.0, "flops": 0.0, "wall": 0.0, "prefill": 0.0}
         for n in tree.nodes.values():
             if n.parent is None:
                 continue
             rates["tokens"] = max(rates["tokens"], n.tokens)
+            rates["prefill"] = max(rates["prefill"], n.prefill_tokens / n.depth)
             rates["prm"] = max(rates["prm"], n.prm_tokens / n.depth)
             rates["flops"] = max(rates["flops"], n.flops / n.depth)
             rates["wall"] = max(rates["wall"], n.wall_s)
@@ -279,11 +321,13 @@ class _Admission:
         calls = spent.policy_calls
         tokens, prm = float(spent.policy_tokens), float(spent.prm_tokens)
         flops, wall = spent.flops, spent.wall_s
+        prefill = float(spent.prefill_tokens)
         admitted = 0
         for r in requests:
             depth = r.parent.depth + 1
             calls += 1
             tokens += rates["tokens"]
+            prefill += rates["prefill"] * depth
             prm += rates["prm"] * depth if r.score else 0.0
             flops += rates["flops"] * depth
             wall += rates["wall"]
@@ -291,7 +335,8 @@ class _Admission:
                     or (b.policy_tokens is not None and tokens > b.policy_tokens)
                     or (b.prm_tokens is not None and prm > b.prm_tokens)
                     or (b.flops is not None and flops > b.flops)
-                    or (b.wall_s is not None and wall > b.wall_s)):
+                    or (b.wall_s is not None and wall > b.wall_s)
+                    or (b.prefill_tokens is not None and prefill > b.prefill_tokens)):
                 break
             admitted += 1
         return admitted
@@ -349,6 +394,19 @@ class Engine:
         self.engine_calls = {"policy": 0, "prm": 0}
 
     def run(self, runs: list[ProblemRun]) -> list[ProblemRun]:
+        """Search every run to its end; a PRM that can keep scored prefixes for their
+        children (``prefix_reuse``) does so for this run, and drops them after it."""
+        reuse = getattr(self.prm, "prefix_reuse", None)
+        if reuse is not None:
+            reuse(True)
+        try:
+            self._run(runs)
+        finally:
+            if reuse is not None:
+                reuse(False)
+        return runs
+
+    def _run(self, runs: list[ProblemRun]) -> None:
         active = list(runs)
         while active:
             batch: list[tuple[ProblemRun, list[Request]]] = []
@@ -366,7 +424,6 @@ class Engine:
                 break
             self._tick(batch)
             active = [run for run, _ in batch if not run.stopped]
-        return runs
 
     def _tick(self, batch: list[tuple[ProblemRun, list[Request]]]) -> None:
         flat = [(run, r) for run, requests in batch for r in requests]
@@ -400,12 +457,13 @@ class Engine:
                 status = "cut"
             else:
                 status = "finished"
+            prefill = completion.prompt_tokens - completion.cached_prompt_tokens
             node = Node(f"{r.parent.id}.{r.index}", r.parent.id, child_depth,
                         completion.text, status, reason, completion.completion_tokens,
                         completion.prompt_tokens,
-                        flops=estimate_flops(policy_params, completion.prompt_tokens,
+                        flops=estimate_flops(policy_params, prefill,
                                              completion.completion_tokens),
-                        tick=len(run.ticks))
+                        tick=len(run.ticks), prefill_tokens=prefill)
             children.append((run, node))
         to_score = [(i, run, node) for i, ((run, node), (_, r)) in
                     enumerate(zip(children, flat, strict=True))
@@ -426,9 +484,11 @@ class Engine:
                               **run.search.tick_record()})
 
     def _score(self, to_score: list[tuple[int, ProblemRun, Node]]) -> float:
-        """Score the new prefixes in one PRM call; their PRM tokens and FLOPs are the
-        call's measured totals shared by exact per-sample counts where the PRM can give
-        them, else in proportion to prefix length."""
+        """Score the new prefixes in one PRM call. The call's measured tokens (those the
+        PRM fed its model) and FLOPs are shared by the PRM's exact per-prefix counts of
+        fed tokens where it gives them (``last_computed_tokens``), else by its input
+        tokens (``encode``), else in proportion to prefix length; ``prm_tokens`` is the
+        input tokens (what a PRM without prefix reuse feeds)."""
         if not to_score:
             return 0.0
         problems, samples = [], []
@@ -449,13 +509,18 @@ class Engine:
         tokens = (after.tokens_in + after.tokens_out) - (before.tokens_in + before.tokens_out)
         flops = after.flops - before.flops
         exact = [self._sample_tokens(p, s) for p, s in zip(problems, samples, strict=True)]
-        if all(e is not None for e in exact) and sum(e or 0 for e in exact) == tokens:
-            counts = [int(e or 0) for e in exact]
+        fed = getattr(self.prm, "last_computed_tokens", None)
+        if isinstance(fed, list) and len(fed) == len(samples) and sum(fed) == tokens:
+            computed = [int(f) for f in fed]
+        elif all(e is not None for e in exact) and sum(e or 0 for e in exact) == tokens:
+            computed = [int(e or 0) for e in exact]
         else:
-            counts = _apportion(tokens, [len(s.text) + 1 for s in samples])
-        total = max(sum(counts), 1)
-        for (_, run, node), sample, result, count in zip(to_score, samples, scored, counts,
-                                                         strict=True):
+            computed = _apportion(tokens, [len(s.text) + 1 for s in samples])
+        read = ([int(e or 0) for e in exact] if all(e is not None for e in exact)
+                else computed)
+        total = max(sum(computed), 1)
+        for (_, run, node), sample, result, count, fed_count in zip(
+                to_score, samples, scored, read, computed, strict=True):
             values = [float(v) for v in result.scores]
             if len(values) != len(sample.steps) or not all(math.isfinite(v) for v in values):
                 raise ScoreError(f"{run.problem.id} node {node.id}: the PRM gave "
@@ -463,7 +528,8 @@ class Engine:
             node.scores = values
             node.prm_tokens = count
             node.prm_unique_tokens = max(0, count - _scored_ancestor_tokens(run.tree, node))
-            node.flops += flops * count / total
+            node.prm_computed_tokens = fed_count
+            node.flops += flops * fed_count / total
         return wall
 
     def _sample_tokens(self, problem: Problem, sample: Sample) -> int | None:
@@ -506,7 +572,7 @@ def replay_answer(trace: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
     spent = Spent()
     for n in trace["nodes"]:
         if n["parent"] is not None:
-            spent.add(Node(**n))
+            spent.add(Node.from_dict(n))
     rule = trace["selection"]
     answer: str | None
     if rule.get("by") == "value":

@@ -167,7 +167,8 @@ class VllmPolicy(PrefixIds, TemplatePolicy):
                 self._keep_prefix(r, prefix + choice.text, ids, step_ids, choice.text)
             tokens_in += len(ids)
             tokens_out += len(step_ids)
-            out.append([Completion(choice.text, len(ids), len(step_ids), finish)])
+            out.append([Completion(choice.text, len(ids), len(step_ids), finish,
+                                   cached_prompt_tokens=output.num_cached_tokens or 0)])
         self.ledger.record(tokens_in, tokens_out, wall, "step")
         return out
 

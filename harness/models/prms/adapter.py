@@ -149,7 +149,10 @@ class SpecPRM(Metered, PRM):
         self._last_encoded = {_encoding_key(p, s): e
                               for p, s, e in zip(problems, samples, encoded, strict=True)}
         flat = [seg for e in encoded for seg in e.segments]
-        rows = {role: runner.rows(flat) for role, runner in self.runners.items()}
+        keys, parents = self._prefix_keys(problems, samples, encoded)
+        rows = {role: (runner.rows(flat, keys, parents) if keys is not None
+                       and getattr(runner, "reuses_prefixes", False) else runner.rows(flat))
+                for role, runner in self.runners.items()}
         out, cursor = [], 0
         for sample, enc in zip(samples, encoded, strict=True):
             n = len(enc.segments)
@@ -157,10 +160,65 @@ class SpecPRM(Metered, PRM):
             cursor += n
             out.append(self._step_scores(sample, enc, mine))
         # every model reads the same sequences: tokens count once, and the ledger's
-        # parameter count is the sum over the models (FLOPs = 2 x sum(P) x T)
-        tokens = sum(len(seg.ids) for seg in flat)
-        self.ledger.record(tokens, 0, time.perf_counter() - start, "score")
+        # parameter count is the sum over the models (FLOPs = 2 x sum(P) x T); with prefix
+        # reuse T is the tokens fed to the models (the most any model fed, per segment)
+        full = [len(seg.ids) for seg in flat]
+        fed = [max(per) for per in zip(*(
+            runner.last_computed if keys is not None and getattr(
+                runner, "reuses_prefixes", False) else full
+            for runner in self.runners.values()), strict=True)] if flat else []
+        self.last_computed_tokens: list[int] = []
+        cursor = 0
+        for enc in encoded:
+            n = len(enc.segments)
+            self.last_computed_tokens.append(sum(fed[cursor:cursor + n]))
+            cursor += n
+        self.ledger.record(sum(fed), 0, time.perf_counter() - start, "score")
         return out
+
+    # -- prefix reuse ------------------------------------------------------------------------
+    def prefix_reuse(self, on: bool) -> None:
+        """Keep every scored prefix for its children (on) or stop (off); either way the
+        kept prefixes are dropped. The search engine turns it on for one run."""
+        self._reuse_on = bool(on)
+        for runner in self.runners.values():
+            reset = getattr(runner, "reset_prefixes", None)
+            if reset is not None:
+                reset()
+
+    def prefix_stats(self) -> dict[str, Any]:
+        """Per model role: whether it reuses prefixes (or why not), the reuse counts and
+        the kept prefixes' memory."""
+        out: dict[str, Any] = {}
+        for role, runner in self.runners.items():
+            cache = getattr(runner, "prefix_cache", None)
+            if cache is None:
+                out[role] = {"reuses_prefixes": False, "why_not": f"{self.backend} backend"}
+                continue
+            out[role] = {"reuses_prefixes": runner.reuses_prefixes,
+                         "why_not": runner.reuse_refusal, **runner.reuse_stats,
+                         "kept": len(cache), "kept_bytes": cache.bytes,
+                         "peak_bytes": cache.peak_bytes, "evicted": cache.evicted,
+                         "max_bytes": cache.max_bytes}
+        return out
+
+    def _prefix_keys(self, problems: Sequence[Problem], samples: Sequence[Sample],
+                     encoded: Sequence[Encoded]
+                     ) -> tuple[list[Any] | None, list[list[Any]] | None]:
+        """With reuse on: each segment's cache key (problem statement, steps, segment
+        index) and its ancestors' keys, nearest first (the sample less its last steps);
+        the runner checks the ids, so a key only says where to look."""
+        if not getattr(self, "_reuse_on", False):
+            return None, None
+        keys: list[Any] = []
+        parents: list[list[Any]] = []
+        for problem, sample, enc in zip(problems, samples, encoded, strict=True):
+            statement, steps = problem_statement(problem), tuple(sample.steps)
+            for j in range(len(enc.segments)):
+                keys.append((statement, steps, j))
+                parents.append([(statement, steps[:m], j)
+                                for m in range(len(steps) - 1, 0, -1)])
+        return keys, parents
 
     def _step_scores(self, sample: Sample, enc: Encoded,
                      rows: dict[str, list[np.ndarray]]) -> StepScores:
@@ -200,10 +258,11 @@ class TransformersPRM(SpecPRM):
 
     def __init__(self, spec: str | Any, model: str | None = None, *, device: str = "cpu",
                  padding_side: str = "right", batch_tokens: int = 16384,
-                 batch_size: int | None = None, **options: Any) -> None:
+                 batch_size: int | None = None, prefix_cache_mb: float = 1024.0,
+                 **options: Any) -> None:
         self._runner_options: dict[str, Any] = {
             "device": device, "padding_side": padding_side, "batch_tokens": batch_tokens,
-            "batch_size": batch_size}
+            "batch_size": batch_size, "prefix_cache_mb": prefix_cache_mb}
         super().__init__(spec, model, **options)
 
     def _make_runner(self, role: str, source: str, revision: str | None) -> Any:

@@ -6,6 +6,7 @@ Only the read positions go through the head (and through the LM head for causal 
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -17,14 +18,31 @@ from harness.models.prms.protocol import Head
 LM_CHUNK = 256
 
 
+def cache_kwargs(module: Any, cache: Any | None) -> dict[str, Any]:
+    """Keyword arguments that run ``module`` on a transformers KV cache, which the forward
+    extends in place (``cache`` in newer transformers, ``past_key_values`` before); none
+    without one. A module whose forward takes neither cannot reuse a prefix."""
+    if cache is None:
+        return {}
+    names = inspect.signature(module.forward).parameters
+    for name in ("cache", "past_key_values"):
+        if name in names:
+            return {name: cache, "use_cache": True}
+    raise TypeError(f"{type(module).__name__}.forward takes no KV cache")
+
+
 class RowModel(torch.nn.Module):
-    """Base: ``rows`` gives [n_read, width] for the (b_idx, t_idx) positions of a batch."""
+    """Base: ``rows`` gives [n_read, width] for the (b_idx, t_idx) positions of a batch.
+    With ``cache`` (a transformers DynamicCache) the batch continues the cached keys and
+    values, and the forward appends its own to it (prefix reuse, hf_prefix_cache.py)."""
 
     config: Any
+    #: the transformers module the KV cache is passed to
+    cached_module: Any
 
     def rows(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
              position_ids: torch.Tensor, b_idx: torch.Tensor, t_idx: torch.Tensor,
-             next_ids: torch.Tensor) -> torch.Tensor:
+             next_ids: torch.Tensor, cache: Any | None = None) -> torch.Tensor:
         raise NotImplementedError
 
 
@@ -36,12 +54,14 @@ class DecoderWithHead(RowModel):
         self.decoder = decoder
         self.head = head
         self.config = decoder.config
+        self.cached_module = decoder
 
     def rows(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
              position_ids: torch.Tensor, b_idx: torch.Tensor, t_idx: torch.Tensor,
-             next_ids: torch.Tensor) -> torch.Tensor:
+             next_ids: torch.Tensor, cache: Any | None = None) -> torch.Tensor:
         hidden = self.decoder(input_ids=input_ids, attention_mask=attention_mask,
-                              position_ids=position_ids).last_hidden_state
+                              position_ids=position_ids,
+                              **cache_kwargs(self.decoder, cache)).last_hidden_state
         return self.head(hidden[b_idx, t_idx])
 
 
@@ -52,12 +72,14 @@ class TokenClassifier(RowModel):
         super().__init__()
         self.model = model
         self.config = model.config
+        self.cached_module = model
 
     def rows(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
              position_ids: torch.Tensor, b_idx: torch.Tensor, t_idx: torch.Tensor,
-             next_ids: torch.Tensor) -> torch.Tensor:
+             next_ids: torch.Tensor, cache: Any | None = None) -> torch.Tensor:
         logits = self.model(input_ids=input_ids, attention_mask=attention_mask,
-                            position_ids=position_ids).logits
+                            position_ids=position_ids,
+                            **cache_kwargs(self.model, cache)).logits
         return logits[b_idx, t_idx]
 
 
@@ -72,6 +94,7 @@ class CausalLMRows(RowModel):
         self.output = head.output
         self.columns = list(head.columns)
         self.decoder = model.base_model
+        self.cached_module = self.decoder
         self.lm_head = model.get_output_embeddings()
         if self.lm_head is None:
             raise ConfigError(f"{type(model).__name__} has no LM head")
@@ -93,9 +116,10 @@ class CausalLMRows(RowModel):
 
     def rows(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
              position_ids: torch.Tensor, b_idx: torch.Tensor, t_idx: torch.Tensor,
-             next_ids: torch.Tensor) -> torch.Tensor:
+             next_ids: torch.Tensor, cache: Any | None = None) -> torch.Tensor:
         hidden = self.decoder(input_ids=input_ids, attention_mask=attention_mask,
-                              position_ids=position_ids).last_hidden_state[b_idx, t_idx]
+                              position_ids=position_ids, **cache_kwargs(self.decoder, cache)
+                              ).last_hidden_state[b_idx, t_idx]
         out = []
         for start in range(0, hidden.shape[0], LM_CHUNK):
             logits = self._logits(hidden[start:start + LM_CHUNK])
