@@ -21,6 +21,12 @@ _REQUIRED = ("task_id", "prompt", "entry_point", "canonical_solution", "base_inp
 
 INSTRUCTION = ("Complete the following Python function. Reply with the complete function "
                "in one Python code block.")
+#: style "reasoning": prose steps before the code, so a solution has prefixes to label by
+#: Monte Carlo rollouts (a lone code block is one step: nothing to complete)
+REASONING_INSTRUCTION = ("Complete the following Python function. First explain your "
+                         "approach step by step in a few short paragraphs, separated by "
+                         "blank lines. Then reply with the complete function in one Python "
+                         "code block.")
 
 
 def _read_release(path: Path) -> list[tuple[int, dict[str, Any]]]:
@@ -114,10 +120,11 @@ class EvalplusTask(CodeTask):
         code = problem.metadata["prompt"]
         if style == "raw":
             return [{"role": "user", "content": code}]
-        if style not in ("default", "chat"):
+        if style not in ("default", "chat", "reasoning"):
             raise ConfigError(f"{self.name}: unknown prompt style {style!r} "
-                              "(default, chat, raw)")
-        return [{"role": "user", "content": f"{INSTRUCTION}\n\n```python\n{code}```\n"}]
+                              "(default, chat, reasoning, raw)")
+        instruction = REASONING_INSTRUCTION if style == "reasoning" else INSTRUCTION
+        return [{"role": "user", "content": f"{instruction}\n\n```python\n{code}```\n"}]
 
     def program(self, problem: Problem, text: str) -> str | None:
         return find_program(text, problem.metadata["prompt"],

@@ -246,3 +246,23 @@ def test_a_verdict_close_to_its_time_limit_is_flagged(shared_data, code_cache):
         assert flag["share"] >= 0.8 and flag["limit_s"] == 1.0
     else:
         assert "time limit exceeded" in slow.details["reason"]
+
+
+@pytest.mark.parametrize("name", ["humanevalplus", "mbppplus"])
+def test_the_reasoning_prompt_style_asks_for_prose_steps_before_the_code(shared_data, name):
+    """Style ``reasoning`` (for Monte Carlo code labels: a lone code block is one step, with
+    no prefix to complete) keeps the function stub and asks for paragraphs first; an unknown
+    style names the known ones."""
+    task = TASKS.build(name, {}, data_dir=shared_data)
+    problem = task.load()[0]
+    default = task.prompt(problem)[0]["content"]
+    reasoning = task.prompt(problem, "reasoning")[0]["content"]
+    stub = problem.metadata["prompt"]
+    assert stub in default and stub in reasoning and reasoning != default
+    assert "step by step" in reasoning and "blank lines" in reasoning
+    text = ("I loop over the items.\n\nI return the count.\n\n"
+            "```python\ndef f():\n    return 1\n```\n")
+    assert split_code_steps(text) == ["I loop over the items.\n\n", "I return the count.\n\n",
+                                      "```python\ndef f():\n    return 1\n```\n"]
+    with pytest.raises(ConfigError, match="default, chat, reasoning, raw"):
+        task.prompt(problem, "cot")
