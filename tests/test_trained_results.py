@@ -124,3 +124,43 @@ def test_stored_ci_reports_are_recomputed_from_their_cached_scores(tmp_path, cap
         got = gate(board, {"math-qwen100": pool}, scores, want["candidate_aggregation"],
                    baseline, want["metric"], want["tolerance"])
         assert got["tasks"] == want["tasks"], report_path
+
+
+def test_the_stored_aslaf_set_is_rebuilt_from_the_mirror_and_the_stored_labellers(
+        tmp_path, shared_data):
+    """PRM-ASLAF's training set (examples/labels/aslaf-real.yaml): the two human-labelled
+    corpora rebuilt from the mirror, the two PRM labellers' stored scores, and the same
+    agreement filter give the stored provenance's inputs (sha256), counts and drops."""
+    import shutil
+
+    import yaml
+
+    from harness.labels.build import build
+    from harness.labels.config import load_labels_config
+
+    stored = TRAINED / "prm-aslaf-smollm2-l4"
+    want = json.loads((stored / "labels.provenance.json").read_text())
+    examples = ROOT / "examples" / "labels"
+    (tmp_path / "aslaf").mkdir()
+    for name in ("processbench", "prm800k-every"):
+        doc = yaml.safe_load((examples / f"{name}.yaml").read_text())
+        doc["out"] = str(tmp_path / f"{name}.jsonl")
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(doc))
+        build(load_labels_config(tmp_path / f"{name}.yaml"))
+    for name in ("pb-train-by-prm800k", "prm800k-every-by-pb"):
+        _unzip(stored / "labellers" / f"{name}.jsonl.gz", tmp_path / "aslaf" / f"{name}.jsonl")
+    doc = yaml.safe_load((examples / "aslaf-real.yaml").read_text())
+    text = yaml.safe_dump(doc).replace("../../labels-out/", f"{tmp_path}/")
+    doc = yaml.safe_load(text)
+    doc["out"] = str(tmp_path / "aslaf-real.jsonl")
+    (tmp_path / "aslaf.yaml").write_text(yaml.safe_dump(doc))
+    build(load_labels_config(tmp_path / "aslaf.yaml"))
+    got = json.loads((tmp_path / "aslaf-real.jsonl.provenance.json").read_text())
+    assert got["counts"] == want["counts"] and got["records"] == want["records"] == 335
+    for g, w in zip(got["sources"], want["sources"], strict=True):
+        for key in ("solutions", "kept", "kept_by_first_error", "dropped",
+                    "agreement_rate_matched"):
+            assert g[key] == w[key], key
+        assert [x.get("sha256", x.get("labels_sha256")) for x in g["labellers"]] == [
+            x.get("sha256", x.get("labels_sha256")) for x in w["labellers"]]
+    shutil.rmtree(tmp_path / "aslaf")
