@@ -118,6 +118,34 @@ def split_code_steps(text: str) -> list[str]:
     return steps
 
 
+def split_code_statements(text: str) -> list[str]:
+    """Finer code steps, for Monte Carlo labels (a code block as one step leaves no prefix
+    to complete): ``split_code_steps``, then each fenced block cut before every line that
+    starts a statement of the top level or of a top-level body (indent at most 4
+    columns), except continuation lines of an open bracket, comments and the closing
+    fence. The opening fence stays with the first statement, the closing one with the
+    last. ``"".join`` gives ``text`` back."""
+    out: list[str] = []
+    for step in split_code_steps(text):
+        if not step.lstrip().startswith("```"):
+            out.append(step)
+            continue
+        pieces: list[str] = []
+        depth = 0  # open brackets: a line inside them continues a statement
+        for number, line in enumerate(step.splitlines(keepends=True)):
+            stripped = line.strip()
+            indent = len(line.expandtabs(4)) - len(line.expandtabs(4).lstrip())
+            starts = (number >= 2 and depth == 0 and bool(stripped) and indent <= 4
+                      and not stripped.startswith(("```", "#", ")", "]", "}")))
+            if starts or not pieces:
+                pieces.append(line)
+            else:
+                pieces[-1] += line
+            depth = max(0, depth + sum(map(line.count, "([{")) - sum(map(line.count, ")]}")))
+        out.extend(pieces)
+    return out
+
+
 def _split_top_level(code: str) -> list[str]:
     pieces, start = [], 0
     for match in _TOP_LEVEL_BREAK.finditer(code):

@@ -266,3 +266,22 @@ def test_the_reasoning_prompt_style_asks_for_prose_steps_before_the_code(shared_
                                       "```python\ndef f():\n    return 1\n```\n"]
     with pytest.raises(ConfigError, match="default, chat, reasoning, raw"):
         task.prompt(problem, "cot")
+
+
+@pytest.mark.parametrize("text, want", [
+    ("Here it is.\n\n```python\ndef f(x, y):\n    total = 0\n    for i in range(\n"
+     "        x):\n        total += i\n    # done\n    return total\n```\n",
+     ["Here it is.\n\n", "```python\ndef f(x, y):\n", "    total = 0\n",
+      "    for i in range(\n        x):\n        total += i\n    # done\n",
+      "    return total\n```\n"]),
+    ("```python\nimport re\n\ndef g(s):\n\treturn re.sub('a', 'b', s)\n```\n",
+     ["```python\nimport re\n\n", "def g(s):\n", "\treturn re.sub('a', 'b', s)\n```\n"]),
+    ("no code at all\n\nstill none\n", ["no code at all\n\n", "still none\n"]),
+])
+def test_code_statement_steps_cut_blocks_at_statements_and_join_back(text, want):
+    """``steps: code-statements`` (Monte Carlo code labels): a block is cut before each
+    top-level or body statement, never inside brackets or before a comment or the fence."""
+    from harness.tasks.code_common import split_code_statements
+
+    assert split_code_statements(text) == want
+    assert "".join(split_code_statements(text)) == text

@@ -247,3 +247,12 @@ def test_batched_rollouts_give_the_labels_of_one_rollout_a_call(shared_data, tmp
     assert b["policy_step_calls"] == s["policy_step_calls"] > 0
     assert b["rollouts"] == s["rollouts"]
     assert b["policy_engine_calls"] < s["policy_engine_calls"] / 4
+
+
+def test_code_statement_steps_need_a_code_task(shared_data, tmp_path):
+    from harness.errors import ConfigError
+
+    doc = _mc("x.jsonl", {"error_rate": 0.2}, k=2, kind="soft", problems=2)
+    doc["sources"][0]["steps"] = "code-statements"
+    with pytest.raises(ConfigError, match="code-statements needs a code task"):
+        _build(tmp_path, doc)

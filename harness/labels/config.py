@@ -107,6 +107,10 @@ class MonteCarloSource(_Strict):
     solutions: SolutionsConfig
     rollout: RolloutConfig
     label_kind: Literal["soft", "hard"] = "soft"
+    #: how a solution splits into steps: the task's own split (code: a fenced block is one
+    #: step), or code-statements (a code block cut at its top-level and body statements,
+    #: so a single-block program has prefixes to complete)
+    steps: Literal["task", "code-statements"] = "task"
     #: folder of the rollout cache (content-addressed; a rerun reuses finished rollouts)
     cache: str | None = None
     #: a name for this labeller, recorded in each record's meta (default: the policy's)

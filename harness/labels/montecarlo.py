@@ -33,6 +33,7 @@ from harness.pipeline.plan import select_problems
 from harness.progress import track
 from harness.store.atomic import write_text
 from harness.store.keys import key_of
+from harness.tasks.code_common import split_code_statements
 from harness.types import Message, Problem
 
 
@@ -243,6 +244,9 @@ def monte_carlo_records(cfg: MonteCarloSource, dev: DevSplit, data_dir: Path | N
         problems = select_problems(task.load(), cfg.task.problems)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+    if cfg.steps == "code-statements" and task.domain != "code":
+        raise ConfigError(f"{where}: steps: code-statements needs a code task, not "
+                          f"{task.name} ({task.domain})")
     texts, solutions_info = _solutions(cfg, task, problems, resolve)
     policy = registry.POLICIES.build(cfg.rollout.policy.name, cfg.rollout.policy.options)
     cache = RolloutCache(resolve(cfg.cache) if cfg.cache else None)
@@ -252,7 +256,8 @@ def monte_carlo_records(cfg: MonteCarloSource, dev: DevSplit, data_dir: Path | N
     skipped_empty = 0
     jobs = [(p, i, text) for p in problems for i, text in enumerate(texts.get(p.id, []))]
     for problem, index, text in track(jobs, f"monte-carlo {name}", total=len(jobs)):
-        steps = task.split_steps(text)
+        steps = (split_code_statements(text) if cfg.steps == "code-statements"
+                 else task.split_steps(text))
         if not steps or not text.strip():
             skipped_empty += 1
             continue
@@ -274,7 +279,7 @@ def monte_carlo_records(cfg: MonteCarloSource, dev: DevSplit, data_dir: Path | N
                         **cfg.rollout.model_dump(mode="json", exclude={"policy"}),
                         "seed_rule": "completion j of a prefix: sha256(['mc-rollout', seed, "
                                      "problem_id, prefix, j]) first 31 bits, + step number"},
-            "labeler": name, "label_kind": cfg.label_kind,
+            "labeler": name, "label_kind": cfg.label_kind, "steps": cfg.steps,
             "rollouts": labeler.rollouts, "rollouts_truncated": labeler.truncated,
             "policy_step_calls": labeler.policy_calls,
             "rollout_batching": ("one seeded step call a step for all of a solution's "
