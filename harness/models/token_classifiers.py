@@ -48,8 +48,8 @@ def _missing_classes() -> list[tuple[Any, Any]]:
                                            Gemma3PreTrainedModel):
         """Gemma 3 text decoder with a per-token linear head (transformers' generic one)."""
 
-        config: Gemma3TextConfig  # type: ignore[assignment]
-        input_modalities = ("text",)  # type: ignore[assignment]
+        config: Gemma3TextConfig  # type: ignore[assignment, unused-ignore]
+        input_modalities = ("text",)  # type: ignore[assignment, unused-ignore]
 
     out.append((Gemma3TextConfig, Gemma3TextForTokenClassification))
     return out
