@@ -199,9 +199,10 @@ EOS_PROBABILITY = 0.04
 
 
 def _generate(prompt_key: str, seed: int, max_tokens: int, stops: list[str],
-              keep_stop: bool) -> dict[str, Any]:
-    """Draw words until max_tokens, an end-of-sequence draw, or a stop string."""
-    rng = random.Random(f"{seed}|{prompt_key}")
+              keep_stop: bool, greedy: bool = False) -> dict[str, Any]:
+    """Draw words until max_tokens, an end-of-sequence draw, or a stop string: a pure
+    function of (prompt, seed), and of the prompt alone when greedy (temperature 0)."""
+    rng = random.Random(f"greedy|{prompt_key}" if greedy else f"{seed}|{prompt_key}")
     tokens: list[str] = []
     text, finish, stop_reason = "", "length", None
     while len(tokens) < max_tokens:
@@ -224,16 +225,26 @@ def _count(text: str) -> int:
     return len(text.split())
 
 
-def openai_handlers(report_stop_reason: bool = True) -> dict[str, Handler]:
+def openai_handlers(report_stop_reason: bool = True,
+                    word_ids: dict[str, list[int]] | None = None) -> dict[str, Handler]:
     """Handlers for ``/v1/chat/completions`` and ``/v1/completions``.
 
-    Sample j of a request with seed s is drawn with seed s + j (vLLM's rule); usage counts
-    whitespace-separated words of the prompt and generated words of all choices. With
-    ``report_stop_reason=False`` it behaves like a server that strips stop strings and says
-    nothing about them (the OpenAI API).
+    Sample j of a request with seed s is drawn with seed s + j (vLLM's rule), temperature
+    0 ignores the seed; usage counts whitespace-separated words of the prompt and
+    generated words of all choices. With ``report_stop_reason=False`` it behaves like a
+    server that strips stop strings and says nothing about them (the OpenAI API).
+
+    ``/v1/completions`` takes ``prompt`` as text or token ids (then usage counts the ids).
+    With ``word_ids`` (each word of WORDS as a tokenizer's ids) a request asking for
+    ``return_token_ids`` gets each choice's ``token_ids`` (the ids of its words) and usage
+    counts those ids, as vLLM's server does.
     """
 
-    def answer(body: dict[str, Any], prompt_text: str, chat: bool) -> dict[str, Any]:
+    def answer(body: dict[str, Any], prompt: str | list[int], chat: bool) -> dict[str, Any]:
+        prompt_text = prompt if isinstance(prompt, str) else json.dumps(prompt)
+        prompt_tokens = _count(prompt) if isinstance(prompt, str) else len(prompt)
+        ids = word_ids is not None and bool(body.get("return_token_ids"))
+        greedy = float(body.get("temperature", 1.0)) == 0
         n = int(body.get("n", 1))
         seed = body.get("seed")
         base = int(seed) if seed is not None else random.randrange(1 << 30)
@@ -242,9 +253,14 @@ def openai_handlers(report_stop_reason: bool = True) -> dict[str, Handler]:
         keep = bool(body.get("include_stop_str_in_output")) and report_stop_reason
         choices, generated = [], 0
         for j in range(n):
-            g = _generate(prompt_text, base + j, int(body.get("max_tokens", 16)), stops, keep)
-            generated += len(g["tokens"])
+            g = _generate(prompt_text, base + j, int(body.get("max_tokens", 16)), stops, keep,
+                          greedy)
             choice: dict[str, Any] = {"index": j, "finish_reason": g["finish_reason"]}
+            if ids and word_ids is not None:
+                choice["token_ids"] = [t for w in g["tokens"] for t in word_ids[w]]
+                generated += len(choice["token_ids"])
+            else:
+                generated += len(g["tokens"])
             if chat:
                 choice["message"] = {"role": "assistant", "content": g["text"]}
             else:
@@ -260,8 +276,8 @@ def openai_handlers(report_stop_reason: bool = True) -> dict[str, Handler]:
             choices.append(choice)
         return {"id": "fake", "object": "chat.completion" if chat else "text_completion",
                 "model": body.get("model"), "choices": choices,
-                "usage": {"prompt_tokens": _count(prompt_text), "completion_tokens": generated,
-                          "total_tokens": _count(prompt_text) + generated}}
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": generated,
+                          "total_tokens": prompt_tokens + generated}}
 
     def chat(body: dict[str, Any]) -> dict[str, Any]:
         text = "\n".join(f"{m['role']}: {m['content']}" for m in body["messages"])

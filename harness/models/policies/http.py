@@ -17,6 +17,22 @@
   generation_config.json (repetition_penalty, top_k, min_p...), so the request pins them to
   "no effect" (``pin_sampling=True``: top_k=-1, min_p=0, repetition_penalty=1, which vLLM
   and SGLang accept); set it false for a server that rejects those fields (api.openai.com).
+
+Search (``step`` with ``SeededParams.seeds``, ``takes_request_seeds``): every prompt is its
+own request, ``n: 1``, with that prompt's seed and (when ``SeededParams.temperatures`` has
+them) temperature, so the server gets the same body for the same (prompt, prefix, seed)
+whatever else is in the batch and in whatever order. That makes a step batch-invariant only
+if the server seeds each request's sampler by itself (vLLM and SGLang do); a server that
+ignores ``seed`` (or batches requests so that logits move) gives other steps on a rerun,
+which nothing on the client can detect: the rule sent is recorded (``step_seed_rule`` in
+``identity()``), what the server did with it is not.
+
+Token-id prefixes (``takes_token_prefixes``, endpoint ``completions`` only, which renders
+prompts here): a seeded step sends ``prompt`` as token ids (the rendered chat template's
+ids, then the ids the parent step was generated as, harness.models.policies.prefix_ids)
+and asks for the step's ids back (``return_token_ids``, a vLLM server extension). A step whose
+response holds no ids (another server) or whose ids do not decode to its text is not kept;
+its children are tokenised from text here, as before.
 """
 
 from __future__ import annotations
@@ -34,11 +50,13 @@ from harness.models.http_json import JsonClient, RetryPolicy, dig
 from harness.models.policies.base import (
     LedgerPolicy,
     check_params,
+    check_seeded_step,
     check_step_args,
     request_seed,
     step_finish,
 )
 from harness.models.policies.chat import load_tokenizer, read_chat_template, render_prompts
+from harness.models.policies.prefix_ids import PrefixIds
 from harness.types import Message
 
 ENDPOINTS = {"chat": "/chat/completions", "completions": "/completions"}
@@ -46,10 +64,15 @@ STANDARD_NEUTRAL = {"presence_penalty": 0.0, "frequency_penalty": 0.0}
 EXTENSION_NEUTRAL = {"top_k": -1, "min_p": 0.0, "repetition_penalty": 1.0}
 
 
-class HttpPolicy(LedgerPolicy):
+class HttpPolicy(PrefixIds, LedgerPolicy):
     """Registered as policy ``http``."""
 
     backend = "http"
+    #: ``step`` honours ``SeededParams.seeds``: one request per prompt with its own seed
+    takes_request_seeds = True
+    step_seed_rule = ("step with SeededParams.seeds: one request per prompt, body "
+                      "{n: 1, seed: seed of the request, temperature: its temperature}; "
+                      "batch invariant only if the server seeds each request by itself")
 
     def __init__(self, base_url: str, model: str, endpoint: str = "chat",
                  revision: str | None = None, concurrency: int = 8, timeout_s: float = 120.0,
@@ -81,8 +104,16 @@ class HttpPolicy(LedgerPolicy):
         self.extra_body = dict(extra_body or {})
         self.tokenizer_source = tokenizer
         self.chat_template = read_chat_template(chat_template)
-        self._tokenizer = load_tokenizer(tokenizer, revision) if tokenizer else None
+        self.tokenizer = load_tokenizer(tokenizer, revision) if tokenizer else None
         self._served: set[str] = set()
+        #: token-id prefixes need the prompt rendered here: the completions endpoint
+        self.takes_token_prefixes = endpoint == "completions"
+        self._init_prefix_ids()
+        self.prefix_stats["no_ids"] = 0  # steps not kept: their response held no token_ids
+        #: the ids fed and the step ids returned for each row of the last seeded step
+        #: call (empty lists on the chat endpoint, which sends messages)
+        self.last_fed: list[list[int]] = []
+        self.last_step_ids: list[list[int]] = []
 
     # -- the Policy interface -----------------------------------------------------------
 
@@ -93,13 +124,21 @@ class HttpPolicy(LedgerPolicy):
 
     def step(self, prompts: Sequence[list[Message]], prefixes: Sequence[str],
              params: SamplingParams) -> list[list[Completion]]:
-        check_params(params)
-        check_step_args(prompts, prefixes, params)
+        """With ``params.seeds`` (one per prompt, the search engine's call): one request
+        per prompt with its own seed and temperature; else n samples per prompt."""
+        seeds = getattr(params, "seeds", None)
+        if seeds:
+            check_seeded_step(prompts, prefixes, params, seeds)
+        else:
+            check_params(params)
+            check_step_args(prompts, prefixes, params)
         if self.endpoint == "chat" and not self.chat_prefill:
             raise ConfigError("http policy: step() on the chat endpoint continues the "
                               "assistant message, which needs a server that supports "
                               "continue_final_message (vLLM, SGLang): set chat_prefill=true, "
                               "or use endpoint=completions with tokenizer=...")
+        if seeds:
+            return self._seeded_step(prompts, prefixes, params, seeds)
         return self._run(prompts, prefixes, params)
 
     @classmethod
@@ -117,6 +156,8 @@ class HttpPolicy(LedgerPolicy):
                 "endpoint": self.endpoint, "n_in_request": self.n_in_request,
                 "chat_prefill": self.chat_prefill, "pin_sampling": self.pin_sampling,
                 "tokenizer": self.tokenizer_source,
+                "token_prefixes": self.takes_token_prefixes,
+                "step_seed_rule": self.step_seed_rule,
                 "chat_template_override": self.chat_template is not None,
                 "extra_body": self.extra_body, "served_models": sorted(self._served),
                 "client": {**self.client.settings(), "concurrency": self.concurrency},
@@ -125,9 +166,9 @@ class HttpPolicy(LedgerPolicy):
 
     # -- requests -------------------------------------------------------------------------
 
-    def _bodies(self, messages: list[Message], prefix: str | None, text: str | None,
-                params: SamplingParams) -> list[dict[str, Any]]:
-        """The request bodies for one prompt: one with ``n``, or n with one sample each."""
+    def _body(self, messages: list[Message], prefix: str | None,
+              prompt: str | list[int] | None, params: SamplingParams) -> dict[str, Any]:
+        """What every request for one prompt sends, before ``n`` and ``seed``."""
         body: dict[str, Any] = {"model": self.model, "temperature": params.temperature,
                                 "top_p": params.top_p, "max_tokens": params.max_tokens,
                                 **STANDARD_NEUTRAL,
@@ -139,9 +180,15 @@ class HttpPolicy(LedgerPolicy):
                 body["messages"].append({"role": "assistant", "content": prefix})
                 body.update(continue_final_message=True, add_generation_prompt=False)
         else:
-            body["prompt"] = text
+            body["prompt"] = prompt
         if params.stop:
             body.update(stop=list(params.stop), include_stop_str_in_output=True)
+        return body
+
+    def _bodies(self, messages: list[Message], prefix: str | None, text: str | None,
+                params: SamplingParams) -> list[dict[str, Any]]:
+        """The request bodies for one prompt: one with ``n``, or n with one sample each."""
+        body = self._body(messages, prefix, text, params)
         seed = request_seed(params.seed)
         if params.temperature == 0:  # greedy: one sample, copied n times by _run
             return [{**body, "n": 1, "seed": seed}]
@@ -155,25 +202,17 @@ class HttpPolicy(LedgerPolicy):
              params: SamplingParams) -> list[list[Completion]]:
         texts: list[str | None] = [None] * len(prompts)
         if self.endpoint == "completions":
-            texts = list(render_prompts(self._tokenizer, prompts, prefixes, self.chat_template))
+            texts = list(render_prompts(self.tokenizer, prompts, prefixes, self.chat_template))
         jobs: list[tuple[int, dict[str, Any]]] = []
         for i, messages in enumerate(prompts):
             prefix = prefixes[i] if prefixes is not None else None
             jobs.extend((i, body) for body in self._bodies(messages, prefix, texts[i], params))
         start = time.perf_counter()
-        path = ENDPOINTS[self.endpoint]
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            futures = [pool.submit(self.client.post, path, body) for _, body in jobs]
-            try:
-                answers = [f.result() for f in futures]
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
+        answers = self._post_all([body for _, body in jobs])
         out: list[list[Completion]] = [[] for _ in prompts]
         tokens_in = tokens_out = 0
+        where = f"POST {self.client.base_url}{ENDPOINTS[self.endpoint]}"
         for (i, body), answer in zip(jobs, answers, strict=True):
-            where = f"POST {self.client.base_url}{path}"
             completions, used_in, used_out = self._read(answer, body, params,
                                                         prefixes is not None, where)
             out[i].extend(completions * params.n if params.temperature == 0 else completions)
@@ -182,6 +221,84 @@ class HttpPolicy(LedgerPolicy):
         self.ledger.record(tokens_in, tokens_out, time.perf_counter() - start,
                            "step" if prefixes is not None else "sample")
         return out
+
+    def _post_all(self, bodies: list[dict[str, Any]]) -> list[Any]:
+        """The answers to ``bodies``, in order, at most ``concurrency`` in flight."""
+        path = ENDPOINTS[self.endpoint]
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            futures = [pool.submit(self.client.post, path, body) for body in bodies]
+            try:
+                return [f.result() for f in futures]
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+
+    def _seeded_step(self, prompts: Sequence[list[Message]], prefixes: Sequence[str],
+                     params: SamplingParams, seeds: Sequence[int]) -> list[list[Completion]]:
+        """One body per prompt, built from that prompt's (messages, prefix, seed,
+        temperature) alone, so neither the batch nor its order changes what is sent."""
+        temperatures = list(getattr(params, "temperatures", None) or
+                            [params.temperature] * len(prompts))
+        if len(temperatures) != len(prompts):
+            raise ConfigError(f"step: {len(temperatures)} temperatures for {len(prompts)} "
+                              f"prompts")
+        if any(t < 0 for t in temperatures):
+            raise ConfigError(f"step: temperatures must be >= 0, got {temperatures}")
+        ids = self.takes_token_prefixes
+        rendered = [self._rendered(m) if ids else "" for m in prompts]
+        fed = [self.prefix_token_ids(r, prefix) if ids else []
+               for r, prefix in zip(rendered, prefixes, strict=True)]
+        bodies = []
+        for messages, prefix, prompt_ids, seed, t in zip(prompts, prefixes, fed, seeds,
+                                                         temperatures, strict=True):
+            body = self._body(messages, prefix, prompt_ids, params)
+            body.update(n=1, seed=int(seed), temperature=float(t))
+            if ids:
+                body["return_token_ids"] = True
+            bodies.append(body)
+        start = time.perf_counter()
+        answers = self._post_all(bodies)
+        wall = time.perf_counter() - start
+        where = f"POST {self.client.base_url}{ENDPOINTS[self.endpoint]}"
+        out: list[list[Completion]] = []
+        tokens_in = tokens_out = 0
+        self.last_fed, self.last_step_ids = fed, []
+        for r, prefix, prompt_ids, body, answer in zip(rendered, prefixes, fed, bodies,
+                                                       answers, strict=True):
+            completions, used_in, used_out = self._read(answer, body, params, True, where)
+            (step,) = completions
+            step_ids = self._step_ids(answer, used_out, where) if ids else None
+            self.last_step_ids.append(step_ids or [])
+            if step_ids is None and ids:
+                self.prefix_stats["no_ids"] += 1
+            elif step_ids is not None and step.finish_reason == "step":
+                self._keep_prefix(r, prefix + step.text, prompt_ids, step_ids, step.text)
+            tokens_in += used_in
+            tokens_out += used_out
+            out.append([step])
+        self.ledger.record(tokens_in, tokens_out, wall, "step")
+        return out
+
+    @staticmethod
+    def _step_ids(answer: Any, completion_tokens: int, where: str) -> list[int] | None:
+        """The step's token ids (vLLM's ``return_token_ids``), None if the server sent
+        none; ids that disagree with ``usage`` are a malformed response."""
+        found = answer["choices"][0].get("token_ids")
+        if found is None:
+            return None
+        if not isinstance(found, list) or not all(type(t) is int for t in found):
+            raise ServerError(f"{where}: malformed response: choices[0].token_ids should "
+                              f"be a list of ints")
+        if len(found) != completion_tokens:
+            raise ServerError(f"{where}: malformed response: {len(found)} token_ids but "
+                              f"usage.completion_tokens is {completion_tokens}")
+        return found
+
+    def _decode(self, ids: list[int]) -> str:
+        """Text of ``ids`` as a vLLM server detokenizes it (specials skipped, a character
+        cut off at the end left out)."""
+        return str(self.tokenizer.decode(ids, skip_special_tokens=True)).rstrip("\ufffd")
 
     def _read(self, answer: Any, body: dict[str, Any], params: SamplingParams, is_step: bool,
               where: str) -> tuple[list[Completion], int, int]:
