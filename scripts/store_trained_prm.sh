@@ -6,6 +6,7 @@
 #   prm-harness score pb-eval-items.jsonl --prm train-out/NAME/prm.yaml --model train-out/NAME/prm --out SCORES
 #   prm-harness leaderboard build-pools math-qwen100 --pools-dir POOLS
 #   bash scripts/store_trained_prm.sh NAME SCORES POOLS
+# POOLS "-" stores the ProcessBench evaluation only (no prm@N gate).
 # The baselines' ProcessBench scores are PRM-Math's stored ones (the same 2400 items).
 set -euo pipefail
 name=$1 scores=$2 pools=$3
@@ -33,6 +34,7 @@ for base in step-length step-random; do
     --split omnimath --bootstrap 1000 --seed 0 --against "/tmp/$name-$base.jsonl" \
     --out "$dst/processbench_eval_vs_$base.json" > /dev/null
 done
+if [ "$pools" = "-" ]; then echo "stored $dst (no ci)"; exit 0; fi
 cache=$(mktemp -d)
 for entry in random length; do
   prm-harness ci --board math-qwen100 --pools-dir "$pools" --prm "$src/prm.yaml" \
