@@ -85,8 +85,13 @@ PASSES = {"canonical", "same, built another way", "ints where it wrote floats"}
 def _grade(shared_data, min_items: int) -> dict[tuple[str, str], object]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(evalplus_compare, "DIGEST_MIN_ITEMS", min_items)
-        # exact voting: this compares digests with full comparisons, not the time budget
-        task = registry.TASKS.build("humanevalplus", {"workers": 2, "vote_budget_s": None},
+        # exact voting, and time limits far above these programs' needs: this compares
+        # digests with full comparisons, not the machine's load (a loaded CI machine once
+        # pushed a passing program past the default limits on the full path only)
+        task = registry.TASKS.build("humanevalplus",
+                                    {"workers": 2, "vote_budget_s": None,
+                                     "min_time_limit": 30.0, "gt_time_limit_factor": 50.0,
+                                     "timeout_per_task": 600.0},
                                     data_dir=shared_data)
         try:
             problems = {p.id: task.evalplus_problem(p) for p in task.load()
@@ -113,7 +118,8 @@ def test_long_outputs_by_digest_give_the_full_comparisons_verdicts(shared_data, 
         for name in progs:
             a, b = fast[(tid, name)], full[(tid, name)]
             assert a.correct == (name in PASSES), (tid, name, a.details)
-            assert (a.correct, a.details["status"]) == (b.correct, b.details["status"])
+            assert (a.correct, a.details["status"]) == (b.correct, b.details["status"]), \
+                (tid, name, a.details, b.details)
             # an input past its time limit abstains from voting: a matter of the
             # machine's load at that moment, not of digests
             if "abstains" not in a.details and "abstains" not in b.details:
