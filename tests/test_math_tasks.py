@@ -28,6 +28,18 @@ def test_math500_loads_all_problems_with_provenance(math500):
     assert task.identity()["grading"]["grader"] == "math-verify"
 
 
+def test_math500_levels_keep_that_slice_in_file_order(math500, shared_data):
+    _, every = math500
+    task = TASKS.build("math500", {"workers": 1, "levels": "2,1"}, data_dir=shared_data)
+    easy = task.load()
+    assert [p.id for p in easy] == [p.id for p in every if p.metadata["level"] <= 2]
+    assert len(easy) == 133 and task.identity()["levels"] == [1, 2]
+    assert "levels" not in math500[0].identity()  # earlier runs' identities unchanged
+    for bad in ("0,9", "easy", ""):
+        with pytest.raises(ConfigError, match="give MATH levels 1-5"):
+            TASKS.build("math500", {"levels": bad}, data_dir=shared_data)
+
+
 def test_prompt_styles(math500):
     task, problems = math500
     p = problems[0]

