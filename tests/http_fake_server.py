@@ -226,7 +226,8 @@ def _count(text: str) -> int:
 
 
 def openai_handlers(report_stop_reason: bool = True,
-                    word_ids: dict[str, list[int]] | None = None) -> dict[str, Handler]:
+                    word_ids: dict[str, list[int]] | None = None,
+                    cache_block: int | None = None) -> dict[str, Handler]:
     """Handlers for ``/v1/chat/completions`` and ``/v1/completions``.
 
     Sample j of a request with seed s is drawn with seed s + j (vLLM's rule), temperature
@@ -238,7 +239,22 @@ def openai_handlers(report_stop_reason: bool = True,
     With ``word_ids`` (each word of WORDS as a tokenizer's ids) a request asking for
     ``return_token_ids`` gets each choice's ``token_ids`` (the ids of its words) and usage
     counts those ids, as vLLM's server does.
+
+    With ``cache_block`` (id prompts only) it keeps a prefix cache of whole blocks, as
+    vLLM's: ``usage.prompt_tokens_details.cached_tokens`` is the longest prefix of whole
+    blocks an earlier prompt shared, short of the prompt's last token (vLLM always
+    computes at least one).
     """
+    seen_blocks: set[tuple[int, ...]] = set()
+
+    def cached_tokens(prompt: list[int]) -> int:
+        assert cache_block is not None
+        cached, k = 0, cache_block
+        while k <= len(prompt) - 1 and tuple(prompt[:k]) in seen_blocks:
+            cached, k = k, k + cache_block
+        for end in range(cache_block, len(prompt) + 1, cache_block):
+            seen_blocks.add(tuple(prompt[:end]))
+        return cached
 
     def answer(body: dict[str, Any], prompt: str | list[int], chat: bool) -> dict[str, Any]:
         prompt_text = prompt if isinstance(prompt, str) else json.dumps(prompt)
@@ -274,10 +290,13 @@ def openai_handlers(report_stop_reason: bool = True,
                 choice["logprobs"] = {"tokens": g["tokens"],
                                       "token_logprobs": [-1.0] * len(g["tokens"])}
             choices.append(choice)
+        usage: dict[str, Any] = {"prompt_tokens": prompt_tokens,
+                                 "completion_tokens": generated,
+                                 "total_tokens": prompt_tokens + generated}
+        if cache_block is not None and isinstance(prompt, list):
+            usage["prompt_tokens_details"] = {"cached_tokens": cached_tokens(prompt)}
         return {"id": "fake", "object": "chat.completion" if chat else "text_completion",
-                "model": body.get("model"), "choices": choices,
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": generated,
-                          "total_tokens": prompt_tokens + generated}}
+                "model": body.get("model"), "choices": choices, "usage": usage}
 
     def chat(body: dict[str, Any]) -> dict[str, Any]:
         text = "\n".join(f"{m['role']}: {m['content']}" for m in body["messages"])

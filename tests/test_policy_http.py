@@ -470,3 +470,43 @@ def test_search_through_the_engine_is_batch_invariant(
     assert len({step for _, step, *_ in nodes}) > 3  # real draws, not one repeated text
     if endpoint == "completions":
         assert pol.prefix_stats["reused"] > 0  # children were fed their parents' ids
+
+
+def test_cached_prompt_tokens_are_read_from_usage(word_ids: dict[str, list[int]],
+                                                  tiny_policy_dir: str) -> None:
+    """A server's prefix-cache report (usage.prompt_tokens_details.cached_tokens) reaches
+    each step's completion, the policy's total and the engine's prefill count."""
+    from harness import registry
+    from harness.types import Budget
+
+    with FakeServer(openai_handlers(word_ids=word_ids, cache_block=4)) as running:
+        pol = policy(running, endpoint="completions", tokenizer=tiny_policy_dir)
+        first = seeded_step(pol, [(LONG, "", 5)])[0][0]
+        assert first.cached_prompt_tokens == 0  # nothing seen yet
+        again = seeded_step(pol, [(LONG, "", 6)])[0][0]
+        want = (first.prompt_tokens - 1) // 4 * 4  # whole blocks, short of the last token
+        assert again.cached_prompt_tokens == want > 0
+        assert pol.cached_prompt_tokens == want
+        assert "cached_tokens" in pol.identity()["cached_tokens_counting"]
+
+        problems = registry.TASKS.build("synthetic-arith", {"n_problems": 2,
+                                                            "length": 3}).load()
+        strategy = registry.STRATEGIES.build("beam", {**SEARCHES["beam"], **SEARCH_COMMON})
+        nodes = [n for r in strategy.run(problems, pol, HashPRM(), Budget(policy_calls=24))
+                 for n in r.tree.nodes.values() if n.id != "0"]
+        assert all(n.prefill_tokens <= n.prompt_tokens for n in nodes)
+        # children read their parents' prompts from the cache: prefill is well below them
+        assert sum(n.prefill_tokens for n in nodes) < sum(n.prompt_tokens for n in nodes) / 2
+
+
+@pytest.mark.parametrize("details", [{"cached_tokens": -1}, {"cached_tokens": 10},
+                                     {"cached_tokens": "3"}, {"cached_tokens": 2.0}, [3]])
+def test_a_malformed_cached_token_count_is_a_server_error(details: object) -> None:
+    answer = {"usage": {"prompt_tokens": 9, "prompt_tokens_details": details}}
+    with pytest.raises(ServerError, match=r"POST x: malformed response: usage\.prompt_tokens"):
+        HttpPolicy._cached_tokens(answer, 9, "POST x")
+
+
+def test_no_cached_token_report_counts_the_whole_prompt_as_prefill() -> None:
+    for usage in ({}, {"prompt_tokens_details": None}, {"prompt_tokens_details": {}}):
+        assert HttpPolicy._cached_tokens({"usage": {"prompt_tokens": 9, **usage}}, 9, "x") == 0

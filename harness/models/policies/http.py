@@ -64,6 +64,10 @@ STANDARD_NEUTRAL = {"presence_penalty": 0.0, "frequency_penalty": 0.0}
 EXTENSION_NEUTRAL = {"top_k": -1, "min_p": 0.0, "repetition_penalty": 1.0}
 
 
+CACHED_TOKENS_COUNTING = ("usage.prompt_tokens_details.cached_tokens of every response "
+                          "(0 where the server sends none: prefill = the whole prompt)")
+
+
 class HttpPolicy(PrefixIds, LedgerPolicy):
     """Registered as policy ``http``."""
 
@@ -106,6 +110,9 @@ class HttpPolicy(PrefixIds, LedgerPolicy):
         self.chat_template = read_chat_template(chat_template)
         self.tokenizer = load_tokenizer(tokenizer, revision) if tokenizer else None
         self._served: set[str] = set()
+        #: prompt tokens the server says its prefix cache served (OpenAI's
+        #: usage.prompt_tokens_details.cached_tokens), summed over responses
+        self.cached_prompt_tokens = 0
         #: token-id prefixes need the prompt rendered here: the completions endpoint
         self.takes_token_prefixes = endpoint == "completions"
         self._init_prefix_ids()
@@ -162,6 +169,7 @@ class HttpPolicy(PrefixIds, LedgerPolicy):
                 "extra_body": self.extra_body, "served_models": sorted(self._served),
                 "client": {**self.client.settings(), "concurrency": self.concurrency},
                 "tokens_in_counting": "usage.prompt_tokens of every request",
+                "cached_tokens_counting": CACHED_TOKENS_COUNTING,
                 "versions": {"prm-harness": __version__}, **self.ledger_identity()}
 
     # -- requests -------------------------------------------------------------------------
@@ -305,6 +313,8 @@ class HttpPolicy(PrefixIds, LedgerPolicy):
         """Completions of one response, and its usage (prompt, completion tokens)."""
         prompt_tokens = dig(answer, ("usage", "prompt_tokens"), int, where)
         completion_tokens = dig(answer, ("usage", "completion_tokens"), int, where)
+        cached = self._cached_tokens(answer, prompt_tokens, where)
+        self.cached_prompt_tokens += cached
         choices = dig(answer, ("choices",), list, where)
         if len(choices) != body["n"]:
             raise ServerError(f"{where}: malformed response: {len(choices)} choices for "
@@ -326,13 +336,34 @@ class HttpPolicy(PrefixIds, LedgerPolicy):
                 n_tokens = self._choice_tokens(answer, k, where)
             else:
                 n_tokens = completion_tokens
-            completions.append(Completion(text, prompt_tokens, n_tokens, finish))
+            completions.append(Completion(text, prompt_tokens, n_tokens, finish,
+                                          cached_prompt_tokens=cached))
         if "logprobs" in body and sum(c.completion_tokens for c in completions) \
                 != completion_tokens:
             raise ServerError(f"{where}: malformed response: choices' logprobs hold "
                               f"{sum(c.completion_tokens for c in completions)} tokens but "
                               f"usage.completion_tokens is {completion_tokens}")
         return completions, prompt_tokens, completion_tokens
+
+    @staticmethod
+    def _cached_tokens(answer: Any, prompt_tokens: int, where: str) -> int:
+        """``usage.prompt_tokens_details.cached_tokens``: the prompt tokens the server's
+        prefix cache served (vLLM sends it with ``--enable-prompt-tokens-details``); 0
+        where the server sends none, so prefill is then counted as the whole prompt."""
+        details = answer["usage"].get("prompt_tokens_details")
+        if details is None:
+            return 0
+        if not isinstance(details, dict):
+            raise ServerError(f"{where}: malformed response: usage.prompt_tokens_details "
+                              f"should be an object")
+        cached = details.get("cached_tokens")
+        if cached is None:
+            return 0
+        if type(cached) is not int or not 0 <= cached <= prompt_tokens:
+            raise ServerError(f"{where}: malformed response: usage.prompt_tokens_details."
+                              f"cached_tokens is {cached!r}, not an int in 0..prompt_tokens "
+                              f"({prompt_tokens})")
+        return cached
 
     def _keep_stop(self, answer: Any, k: int, text: str, finish: str | None,
                    params: SamplingParams, is_step: bool, where: str
