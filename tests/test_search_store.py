@@ -248,7 +248,7 @@ def test_the_stored_sweep_regenerates_byte_for_byte(name, strategy, options, prm
 def test_the_shipped_compute_reports_render_from_the_stored_sweep(tmp_path):
     from harness.reports.spec import load_report_spec
 
-    specs = sorted((REPO / "reports").glob("compute-*.yaml"))
+    specs = sorted((REPO / "reports").glob("compute-sim-*.yaml"))
     assert len(specs) == 3
     for spec in specs:
         report = load_report_spec(spec)
@@ -257,3 +257,38 @@ def test_the_shipped_compute_reports_render_from_the_stored_sweep(tmp_path):
         paths = report.render(tmp_path / spec.stem)
         csv = next(p for p in paths if p.name == "compute.csv").read_text().splitlines()
         assert len(csv) == 1 + 32
+
+
+def test_the_real_model_compute_reports_render_from_their_stored_runs(tmp_path):
+    """The real-model sweep (scripts/search_sweep_real.py: SmolLM2-135M on vLLM guided by
+    PRM-Math): each of its 24 runs per task is a finished search of its stored problems,
+    the report's accuracy of each point is the run's own summary, and no problem spent
+    more step requests than its budget."""
+    import csv as csv_module
+    import gzip
+    import json
+
+    from harness.reports.spec import load_report_spec
+
+    specs = sorted((REPO / "reports").glob("compute-real-*.yaml"))
+    assert [s.stem for s in specs] == ["compute-real-math500-easy",
+                                       "compute-real-synthetic-arith"]
+    for spec in specs:
+        report = load_report_spec(spec)
+        assert len(report.runs) == 24
+        paths = report.render(tmp_path / spec.stem)
+        rows = list(csv_module.DictReader(
+            next(p for p in paths if p.name == "compute.csv").open()))
+        assert len(rows) == 24
+        by_label = {row["run"]: row for row in rows}
+        for label, folder in report.runs.items():
+            doc = json.loads((folder / "search.json").read_text())
+            assert doc["policy"]["name"] == "vllm" and doc["prm"]["name"] == "transformers"
+            calls = doc["budget"]["policy_calls"]
+            records = [json.loads(line) for shard in sorted((folder / "shards").iterdir())
+                       for line in gzip.decompress(shard.read_bytes()).splitlines()]
+            assert [r["problem_id"] for r in records] == doc["problem_ids"]
+            assert all(r["spent"]["policy_calls"] <= calls for r in records)
+            accuracy = sum(bool(r["correct"]) for r in records) / len(records)
+            assert doc["summary"]["accuracy"]["value"] == pytest.approx(accuracy)
+            assert float(by_label[label]["accuracy"]) == pytest.approx(accuracy)
