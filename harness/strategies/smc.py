@@ -114,16 +114,23 @@ def ess(log_weights: np.ndarray) -> float:
     top = np.max(log_weights)
     if not np.isfinite(top):
         return 0.0
-    w = np.exp(log_weights - top)
-    return float(w.sum() ** 2 / (w ** 2).sum())
+    w = _exp(log_weights - top)
+    return float(math.fsum(w) ** 2 / math.fsum(w * w))
 
 
 def normalised(log_weights: np.ndarray) -> np.ndarray:
     top = np.max(log_weights)
     if not np.isfinite(top):
         return np.full(len(log_weights), 1.0 / len(log_weights))
-    w = np.exp(log_weights - top)
-    return w / w.sum()
+    w = _exp(log_weights - top)
+    return w / math.fsum(w)
+
+
+def _exp(values: np.ndarray) -> np.ndarray:
+    """exp elementwise with libm's exp: numpy's vectorised exp differs in the last bit
+    between numpy builds and CPU features (AVX2, AVX-512), and a weight's last bit can
+    change a stored ESS or a resampling draw; summed with math.fsum (exactly rounded)."""
+    return np.array([math.exp(v) for v in values.tolist()], dtype=float)
 
 
 class Smc(SearchStrategy):
