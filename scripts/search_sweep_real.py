@@ -58,6 +58,11 @@ POLICY_OPTIONS = {
 PRM_OPTIONS = {"spec": f"{PRM_DIR}/prm.yaml", "model": f"{PRM_DIR}/prm"}
 
 
+def strategy_options(task_key: str, strategy: str) -> dict[str, Any]:
+    """A point's strategy options: the strategy's width, the task's step limits, T 0.7."""
+    return {**STRATEGIES[strategy], **TASKS[task_key]["search"], "temperature": 0.7}
+
+
 def _flags(kind: str, options: dict[str, Any]) -> list[str]:
     return [x for k, v in options.items()
             for x in (f"--{kind}-option", f"{k}={json.dumps(v) if isinstance(v, bool) else v}")]
@@ -71,8 +76,7 @@ def point_command(backend: str, task_key: str, strategy: str, calls: int, proble
             *_flags("task", task["options"]), "--policy", backend,
             *_flags("policy", POLICY_OPTIONS[backend]), "--prm", "transformers",
             *_flags("prm", PRM_OPTIONS), "--strategy", strategy,
-            *_flags("strategy", {**STRATEGIES[strategy], **task["search"],
-                                 "temperature": 0.7}),
+            *_flags("strategy", strategy_options(task_key, strategy)),
             "--budget", f"policy_calls={calls}", "--problems", str(problems), "--seed", "0",
             "--shard-size", str(shard_size), "--out", str(out), "--json"]
 
@@ -132,47 +136,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from harness import registry
-    from harness.cli.search_cmd import _problems, _typed, parse_budget
-    from harness.errors import accepted_options
-    from harness.pipeline.search_run import SearchJob, prm_label, run_search
+    from harness.cli.search_cmd import parse_budget, search_job
+    from harness.pipeline.search_run import run_search
 
-    def typed(pairs: list[str], flag: str) -> dict[str, Any]:
-        return _typed(tuple(pairs[1::2]), flag)
-
-    first = point_command(args.backend, *points[0], 1, Path("-"), args.shard_size)
-    policy_options = typed(first[first.index("--policy") + 2:first.index("--prm")],
-                           "--policy-option")
-    prm_options = typed(first[first.index("--prm") + 2:first.index("--strategy")],
-                        "--prm-option")
-    policy = registry.POLICIES.build(args.backend, policy_options)
-    prm = registry.PRMS.build("transformers", prm_options)
+    # the options are the typed values the printed flags parse to (YAML scalars)
+    policy = registry.POLICIES.build(args.backend, POLICY_OPTIONS[args.backend])
+    prm = registry.PRMS.build("transformers", PRM_OPTIONS)
     for t, s, b in points:
-        command = point_command(args.backend, t, s, b, n_problems(t), out_dir(t, s, b),
-                                args.shard_size)
-        task_options = typed(command[command.index("--task") + 2:command.index("--policy")],
-                             "--task-option")
-        strategy_options = {**typed(command[command.index("--strategy") + 2:
-                                            command.index("--budget")], "--strategy-option"),
-                            "seed": 0}
-        task_name = TASKS[t]["task"]
-        generated = "n_problems" in accepted_options(registry.TASKS.get(task_name))
-        if generated:
-            task_options.setdefault("n_problems", n_problems(t))
-        task = registry.TASKS.build(task_name, task_options)
-        problems = _problems(task, None if generated else n_problems(t), 0)
-        strategy = registry.STRATEGIES.build(s, strategy_options)
-        use_task = getattr(strategy, "use_task", None)
-        if use_task is not None:
-            use_task(task)
-        budget = parse_budget((f"policy_calls={b}",))
+        task = TASKS[t]
         policy._init_prefix_ids()  # type: ignore[attr-defined]
-        job = SearchJob(strategy_name=s, strategy_options=strategy_options,
-                        strategy=strategy, task_name=task_name, task_options=task_options,
-                        task=task, problems=problems, policy_name=args.backend,
-                        policy_options=policy_options, policy=policy,
-                        prm_name="transformers", prm_options=prm_options, prm=prm,
-                        prm_label=prm_label("transformers", prm_options), budget=budget,
-                        seed=0, shard_size=args.shard_size)
+        job = search_job(s, strategy_options(t, s),
+                         task["task"], task["options"], n_problems(t), args.backend,
+                         POLICY_OPTIONS[args.backend], "transformers", PRM_OPTIONS,
+                         parse_budget((f"policy_calls={b}",)), 0, args.shard_size,
+                         policy=policy, prm=prm)
         start = time.perf_counter()
         doc = run_search(job, out_dir(t, s, b), log=lambda m: print(m, file=sys.stderr))
         acc = doc["accuracy"]

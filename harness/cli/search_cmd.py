@@ -53,6 +53,42 @@ def _problems(task: Any, wanted: int | None, seed: int) -> list[Any]:
     return [problems[i] for i in picked]
 
 
+def search_job(strategy_name: str, strategy_options: dict[str, Any], task_name: str,
+               task_options: dict[str, Any], n_problems: int | None, policy_name: str,
+               policy_options: dict[str, Any], prm_name: str, prm_options: dict[str, Any],
+               budget: Any, seed: int, shard_size: int, policy: Any = None,
+               prm: Any = None) -> Any:
+    """The SearchJob of ``prm-harness search`` for these (typed) options. The strategy and
+    the task are built first, so a bad option fails before a model loads; ``policy`` and
+    ``prm``, when given, are instances built from the same options (a sweep shares them)."""
+    from harness import registry
+    from harness.errors import accepted_options
+    from harness.pipeline.search_run import SearchJob, prm_label
+
+    strategy_options = {**strategy_options, "seed": seed}
+    strategy = registry.STRATEGIES.build(strategy_name, strategy_options)
+    task_options = dict(task_options)
+    generated = "n_problems" in accepted_options(registry.TASKS.get(task_name))
+    if generated and n_problems is not None:
+        task_options.setdefault("n_problems", n_problems)
+    task = registry.TASKS.build(task_name, task_options)
+    problems = _problems(task, None if generated else n_problems, seed)
+    if policy is None:
+        policy = registry.POLICIES.build(policy_name, policy_options)
+    if prm is None:
+        prm = registry.PRMS.build(prm_name, prm_options)
+    use_task = getattr(strategy, "use_task", None)
+    if use_task is not None:
+        use_task(task)  # a vote needs the task's answer keys
+    return SearchJob(strategy_name=strategy_name, strategy_options=strategy_options,
+                     strategy=strategy, task_name=task_name, task_options=task_options,
+                     task=task, problems=problems, policy_name=policy_name,
+                     policy_options=policy_options, policy=policy, prm_name=prm_name,
+                     prm_options=prm_options, prm=prm,
+                     prm_label=prm_label(prm_name, prm_options), budget=budget, seed=seed,
+                     shard_size=shard_size)
+
+
 @click.command("search")
 @click.option("--task", "task_name", required=True, help="Task name (synthetic-arith, ...).")
 @click.option("--task-option", multiple=True, help="KEY=VALUE task option (repeatable).")
@@ -88,36 +124,15 @@ def search(task_name: str, task_option: tuple[str, ...], policy_name: str,
            as_json: bool) -> None:
     """Search every problem with STRATEGY under a per-problem budget; print accuracy
     (95% bootstrap CI over problems) and the compute spent (totals over problems)."""
-    from harness import registry
-    from harness.errors import accepted_options
-    from harness.pipeline.search_run import SearchJob, prm_label, run_search, with_wall
+    from harness.pipeline.search_run import run_search, with_wall
     from harness.strategies.engine import check_budget
 
     budget = parse_budget(budget_pairs)
     check_budget(budget)
-    strategy_options = {**_typed(strategy_option, "--strategy-option"), "seed": seed}
-    strategy = registry.STRATEGIES.build(strategy_name, strategy_options)
-    task_options = _typed(task_option, "--task-option")
-    generated = "n_problems" in accepted_options(registry.TASKS.get(task_name))
-    if generated and n_problems is not None:
-        task_options.setdefault("n_problems", n_problems)
-    task = registry.TASKS.build(task_name, task_options)
-    problems = _problems(task, None if generated else n_problems, seed)
-    policy_options = _typed(policy_option, "--policy-option")
-    policy = registry.POLICIES.build(policy_name, policy_options)
-    prm_options = _typed(prm_option, "--prm-option")
-    prm = registry.PRMS.build(prm_name, prm_options)
-
-    use_task = getattr(strategy, "use_task", None)
-    if use_task is not None:
-        use_task(task)  # a vote needs the task's answer keys
-    job = SearchJob(strategy_name=strategy_name, strategy_options=strategy_options,
-                    strategy=strategy, task_name=task_name, task_options=task_options,
-                    task=task, problems=problems, policy_name=policy_name,
-                    policy_options=policy_options, policy=policy, prm_name=prm_name,
-                    prm_options=prm_options, prm=prm,
-                    prm_label=prm_label(prm_name, prm_options), budget=budget, seed=seed,
-                    shard_size=shard_size)
+    job = search_job(strategy_name, _typed(strategy_option, "--strategy-option"), task_name,
+                     _typed(task_option, "--task-option"), n_problems, policy_name,
+                     _typed(policy_option, "--policy-option"), prm_name,
+                     _typed(prm_option, "--prm-option"), budget, seed, shard_size)
     traces: list[dict[str, Any]] = []
 
     def keep_traces(index: int, records: list[dict[str, Any]],
